@@ -1,1 +1,1059 @@
-//! (in progress)
+//! Motors to skin: turns actuator positions into a deformed face mesh, fast.
+//!
+//! [`Deformer::new`] resolves the rig's landmark anchors on one face and precomputes, per
+//! actuator, a sparse list of the vertices it moves (Waters 1987 falloffs), plus the skin graph of
+//! every vertex any actuator can reach (and a two-ring border). [`Deformer::apply`] then costs
+//! time proportional to that region only:
+//!
+//! 1. **Muscles.** Linear and sphincter muscles add a precomputed displacement (at +1) scaled by
+//!    the actuator's travel: linear muscles slide the skin along its surface toward the origin,
+//!    and the skin bunching between origin and insertion bulges out along its normal. Rotations
+//!    (jaw, eyelid skin) then turn the muscle-displaced point about their axis, blended by a
+//!    smooth per-vertex weight, so the lower lip rides the jaw rigidly.
+//! 2. **Skin relaxation.** A few Jacobi iterations of a membrane (graph Laplacian) energy over the
+//!    skin's edges, softly anchored to the muscle result: the displacement field spreads into
+//!    the surrounding skin (stretch) and sharp falloff edges are smoothed instead of denting.
+//!    Jaw-driven skin is anchored much more stiffly so it stays rigid.
+//! 3. **Normals** are recomputed only for the triangles around moved vertices; the authored rest
+//!    normal is kept and only the change of the geometric normal is added, so an untouched face
+//!    keeps its shading exactly.
+//!
+//! All activations at 0 restores the rest mesh bit-exactly; `apply` does not allocate (once its
+//! output mesh has the rest mesh's size).
+
+use std::f32::consts::{FRAC_PI_2, PI};
+
+use crate::landmarks::Landmarks;
+use crate::mesh::FaceMesh;
+use crate::rig::{Anchor, Lip, MuscleModel, Rig, RigError};
+
+type V3 = [f32; 3];
+
+/// Tuning of the skin relaxation (the defaults suit the default head).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeformerSettings {
+    /// Jacobi iterations of the skin relaxation per `apply` (0 disables it).
+    pub relax_iterations: u32,
+    /// Soft anchor of the skin to the muscle result, relative to the pull of its neighbours:
+    /// 1.0 = each iteration is half muscle target, half neighbour average.
+    pub anchor_stiffness: f32,
+    /// Extra anchor stiffness on jaw-driven skin (times the jaw weight), keeps it rigid.
+    pub jaw_stiffness: f32,
+    /// Rings of skin around the reachable region that relaxation may also move.
+    pub border_rings: u32,
+}
+
+impl Default for DeformerSettings {
+    fn default() -> Self {
+        DeformerSettings {
+            relax_iterations: 3,
+            anchor_stiffness: 1.0,
+            jaw_stiffness: 30.0,
+            border_rings: 2,
+        }
+    }
+}
+
+/// One vertex of a linear kernel: local vertex index and its displacement at +1 travel.
+#[derive(Debug, Clone, Copy)]
+struct LinEntry {
+    k: u32,
+    v: V3,
+}
+
+/// One vertex of a rotation kernel: local vertex index and its blend weight.
+#[derive(Debug, Clone, Copy)]
+struct RotEntry {
+    k: u32,
+    w: f32,
+}
+
+#[derive(Debug, Clone)]
+enum Kernel {
+    /// Displacement linear in travel (Waters linear muscle, sphincter).
+    Linear(Vec<LinEntry>),
+    /// Rotation about `axis` through `centre` by `rad_per_unit · travel`, blended per vertex.
+    Rotation {
+        centre: V3,
+        axis: V3,
+        rad_per_unit: f32,
+        entries: Vec<RotEntry>,
+    },
+    /// Rigid part moved by the app: no skin deformation.
+    None,
+}
+
+#[derive(Debug, Clone)]
+struct ActuatorKernel {
+    channel: usize,
+    min_norm: f32,
+    max_norm: f32,
+    kernel: Kernel,
+}
+
+/// Precomputed, allocation-free muscle → skin deformation of one face. See the module docs.
+#[derive(Debug, Clone)]
+pub struct Deformer {
+    rig: Rig,
+    rest: FaceMesh,
+    settings: DeformerSettings,
+    kernels: Vec<ActuatorKernel>,
+    /// Mesh vertex indices each channel can move (sorted), by channel.
+    affected: Vec<Vec<u32>>,
+    lines: Vec<(String, V3, V3)>,
+
+    // Local vertex space: 0..n_moved can move, n_moved..n_normal only get new normals,
+    // n_normal..len only provide positions to the normal triangles.
+    local_to_vertex: Vec<u32>,
+    n_moved: usize,
+    n_normal: usize,
+    rest_local: Vec<V3>,
+    /// Relaxation graph over moved locals (CSR; neighbours outside the region are implicit zeros).
+    nbr_start: Vec<u32>,
+    nbr: Vec<u32>,
+    relax_a: Vec<f32>,
+    relax_b: Vec<f32>,
+    /// Triangles (local indices) around every vertex that needs a new normal.
+    tris: Vec<[u32; 3]>,
+    /// Authored rest normal minus the geometric rest normal, per normal local.
+    normal_base: Vec<V3>,
+
+    // Scratch (sized once).
+    activations: Vec<f32>,
+    target: Vec<V3>,
+    disp: Vec<V3>,
+    disp_next: Vec<V3>,
+    pos: Vec<V3>,
+    acc: Vec<V3>,
+}
+
+impl Deformer {
+    /// Builds the deformer for `mesh` with its `landmarks`, with default relaxation settings.
+    pub fn new(mesh: &FaceMesh, landmarks: &Landmarks, rig: &Rig) -> Result<Deformer, RigError> {
+        Deformer::with_settings(mesh, landmarks, rig, DeformerSettings::default())
+    }
+
+    /// Builds the deformer with explicit relaxation settings.
+    pub fn with_settings(
+        mesh: &FaceMesh,
+        landmarks: &Landmarks,
+        rig: &Rig,
+        settings: DeformerSettings,
+    ) -> Result<Deformer, RigError> {
+        Deformer::from_lookup(mesh, &|name: &str| landmarks.get(name), rig, settings)
+    }
+
+    /// Builds the deformer with any landmark lookup (name → head-space point).
+    pub fn from_lookup(
+        mesh: &FaceMesh,
+        lookup: &dyn Fn(&str) -> Option<[f32; 3]>,
+        rig: &Rig,
+        settings: DeformerSettings,
+    ) -> Result<Deformer, RigError> {
+        build(mesh, lookup, rig, settings)
+    }
+
+    /// The rest mesh (the input mesh, with normals computed if it had none). Clone it once to
+    /// get the output mesh for [`Deformer::apply`].
+    pub fn rest(&self) -> &FaceMesh {
+        &self.rest
+    }
+
+    /// The rig this deformer was built from.
+    pub fn rig(&self) -> &Rig {
+        &self.rig
+    }
+
+    /// The relaxation settings in use.
+    pub fn settings(&self) -> &DeformerSettings {
+        &self.settings
+    }
+
+    /// Mesh vertex indices (sorted) that the actuator on `channel` moves directly; empty for
+    /// rigid parts and unused channels.
+    pub fn affected_vertices(&self, channel: usize) -> &[u32] {
+        self.affected.get(channel).map_or(&[], Vec::as_slice)
+    }
+
+    /// Number of vertices the skin solve may move (all actuators' reach plus the border).
+    pub fn relaxable_vertex_count(&self) -> usize {
+        self.n_moved
+    }
+
+    /// Muscle segments in head space, for drawing over the face: `(actuator, from, to)`.
+    /// Linear muscles give origin → insertion; sphincters and eyelids a closed polygon of
+    /// segments (several entries with the same name); the jaw its hinge axis.
+    pub fn muscle_lines(&self) -> Vec<(String, [f32; 3], [f32; 3])> {
+        self.lines.clone()
+    }
+
+    /// Deforms the face: `positions_norm[channel]` is each actuator's normalised travel (missing
+    /// channels are 0, NaN counts as 0, values are clamped to the actuator's limits). Writes
+    /// positions and normals into `out`, which must be a clone of [`Deformer::rest`] (anything
+    /// else of the wrong size is replaced by one, once). Vertices out of every actuator's
+    /// reach are never written.
+    pub fn apply(&mut self, positions_norm: &[f32], out: &mut FaceMesh) {
+        let n = self.rest.positions.len();
+        if out.positions.len() != n || out.normals.len() != n {
+            out.clone_from(&self.rest);
+        }
+
+        let mut any = false;
+        for (a, k) in self.activations.iter_mut().zip(&self.kernels) {
+            let raw = positions_norm.get(k.channel).copied().unwrap_or(0.0);
+            let raw = if raw.is_finite() { raw } else { 0.0 };
+            *a = raw.clamp(k.min_norm, k.max_norm);
+            any |= *a != 0.0 && !matches!(k.kernel, Kernel::None);
+        }
+
+        if !any {
+            // Fast path: rest pose, bit-exact.
+            for &v in &self.local_to_vertex[..self.n_normal] {
+                let v = v as usize;
+                out.positions[v] = self.rest.positions[v];
+                out.normals[v] = self.rest.normals[v];
+            }
+            return;
+        }
+
+        self.muscles();
+        self.relax();
+        self.write(out);
+    }
+
+    /// Step 1: muscle displacements into `target` (moved locals only).
+    fn muscles(&mut self) {
+        let target = &mut self.target[..self.n_moved];
+        target.fill([0.0; 3]);
+        for (kernel, &a) in self.kernels.iter().zip(&self.activations) {
+            if a == 0.0 {
+                continue;
+            }
+            if let Kernel::Linear(entries) = &kernel.kernel {
+                for e in entries {
+                    let t = &mut target[e.k as usize];
+                    t[0] += a * e.v[0];
+                    t[1] += a * e.v[1];
+                    t[2] += a * e.v[2];
+                }
+            }
+        }
+        for (kernel, &a) in self.kernels.iter().zip(&self.activations) {
+            if a == 0.0 {
+                continue;
+            }
+            if let Kernel::Rotation {
+                centre,
+                axis,
+                rad_per_unit,
+                entries,
+            } = &kernel.kernel
+            {
+                // M = R - I, so that the blended rotation of p is p + w·M·(p - centre).
+                let m = rotation_minus_identity(*axis, rad_per_unit * a);
+                for e in entries {
+                    let k = e.k as usize;
+                    let r = self.rest_local[k];
+                    let t = &mut target[k];
+                    let q = [
+                        r[0] + t[0] - centre[0],
+                        r[1] + t[1] - centre[1],
+                        r[2] + t[2] - centre[2],
+                    ];
+                    t[0] += e.w * (m[0][0] * q[0] + m[0][1] * q[1] + m[0][2] * q[2]);
+                    t[1] += e.w * (m[1][0] * q[0] + m[1][1] * q[1] + m[1][2] * q[2]);
+                    t[2] += e.w * (m[2][0] * q[0] + m[2][1] * q[1] + m[2][2] * q[2]);
+                }
+            }
+        }
+    }
+
+    /// Step 2: Jacobi iterations of `d_i = a_i·t_i + b_i·Σ_j d_j` (membrane energy with a soft
+    /// anchor to the muscle target), result in `disp`.
+    fn relax(&mut self) {
+        let m = self.n_moved;
+        self.disp[..m].copy_from_slice(&self.target[..m]);
+        for _ in 0..self.settings.relax_iterations {
+            let cur = &self.disp[..m];
+            let next = &mut self.disp_next[..m];
+            for (i, out) in next.iter_mut().enumerate() {
+                let start = self.nbr_start[i] as usize;
+                let end = self.nbr_start[i + 1] as usize;
+                let mut s = [0.0f32; 3];
+                for &j in &self.nbr[start..end] {
+                    let d = cur[j as usize];
+                    s[0] += d[0];
+                    s[1] += d[1];
+                    s[2] += d[2];
+                }
+                let (a, b) = (self.relax_a[i], self.relax_b[i]);
+                let t = self.target[i];
+                *out = [
+                    a * t[0] + b * s[0],
+                    a * t[1] + b * s[1],
+                    a * t[2] + b * s[2],
+                ];
+            }
+            std::mem::swap(&mut self.disp, &mut self.disp_next);
+        }
+    }
+
+    /// Step 3: positions, then normals of the triangles around moved vertices, into `out`.
+    fn write(&mut self, out: &mut FaceMesh) {
+        let m = self.n_moved;
+        for k in 0..m {
+            let r = self.rest_local[k];
+            let d = self.disp[k];
+            let p = [r[0] + d[0], r[1] + d[1], r[2] + d[2]];
+            self.pos[k] = p;
+            out.positions[self.local_to_vertex[k] as usize] = p;
+        }
+        self.acc.fill([0.0; 3]);
+        for t in &self.tris {
+            let a = self.pos[t[0] as usize];
+            let b = self.pos[t[1] as usize];
+            let c = self.pos[t[2] as usize];
+            let n = cross(sub(b, a), sub(c, a));
+            for &i in t {
+                let acc = &mut self.acc[i as usize];
+                acc[0] += n[0];
+                acc[1] += n[1];
+                acc[2] += n[2];
+            }
+        }
+        for k in 0..self.n_normal {
+            let v = self.local_to_vertex[k] as usize;
+            let g = normalize_or_zero(self.acc[k]);
+            let b = self.normal_base[k];
+            let n = normalize_or_zero([b[0] + g[0], b[1] + g[1], b[2] + g[2]]);
+            out.normals[v] = if n == [0.0; 3] {
+                self.rest.normals[v]
+            } else {
+                n
+            };
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building.
+
+/// Weights of the jaw: 1 below the mouth slot, 0 above it, fading to the back and the neck.
+#[derive(Debug, Clone, Copy)]
+struct JawField {
+    pivot: V3,
+    axis: V3,
+    mid_y: f32,
+    corner_x: f32,
+    corner_y: f32,
+    pivot_x: f32,
+    pivot_y: f32,
+    slot_half: f32,
+    cheek_band: f32,
+    angle_y: f32,
+    angle_z: f32,
+    back_fade: f32,
+    chin_y: f32,
+    chin_z: f32,
+    neck_y: f32,
+}
+
+impl JawField {
+    /// 1 below the mouth slot (and the line from the corners to the pivots), 0 above.
+    fn split(&self, p: V3) -> f32 {
+        let ax = p[0].abs();
+        let (yc, h) = if ax <= self.corner_x {
+            let t = ax / self.corner_x.max(1e-6);
+            (lerp(self.mid_y, self.corner_y, t), self.slot_half)
+        } else {
+            let span = (self.pivot_x - self.corner_x).max(1e-3);
+            let t = ((ax - self.corner_x) / span).min(1.0);
+            (
+                lerp(self.corner_y, self.pivot_y, t),
+                lerp(self.slot_half, self.cheek_band, t),
+            )
+        };
+        smoothstep(yc + h, yc - h, p[1])
+    }
+
+    fn weight(&self, p: V3) -> f32 {
+        let split = self.split(p);
+        if split <= 0.0 {
+            return 0.0;
+        }
+        let back = smoothstep(self.angle_z, self.angle_z + self.back_fade, p[2]);
+        // Lower border of the jaw: from the chin back to the jaw angle.
+        let span = self.chin_z - self.angle_z;
+        let t = if span.abs() > 1e-6 {
+            ((self.chin_z - p[2]) / span).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let border = lerp(self.chin_y, self.angle_y, t);
+        let fade = (self.chin_y - self.neck_y).max(0.01);
+        let neck = smoothstep(border - fade, border, p[1]);
+        split * back * neck
+    }
+}
+
+fn resolve(a: &Anchor, actuator: &str, lookup: &dyn Fn(&str) -> Option<V3>) -> Result<V3, RigError> {
+    a.resolve(lookup).map_err(|name| RigError::MissingLandmark {
+        actuator: actuator.to_owned(),
+        landmark: name.to_owned(),
+    })
+}
+
+fn build(
+    mesh: &FaceMesh,
+    lookup: &dyn Fn(&str) -> Option<V3>,
+    rig: &Rig,
+    settings: DeformerSettings,
+) -> Result<Deformer, RigError> {
+    let n = mesh.positions.len();
+    if n == 0 || mesh.indices.is_empty() {
+        return Err(RigError::Mesh("the mesh has no vertices or no triangles".to_owned()));
+    }
+    if u32::try_from(n).is_err() {
+        return Err(RigError::Mesh(format!("too many vertices ({n})")));
+    }
+    if mesh.indices.len() % 3 != 0 {
+        return Err(RigError::Mesh(format!(
+            "index count {} is not a multiple of 3",
+            mesh.indices.len()
+        )));
+    }
+    if let Some(&bad) = mesh.indices.iter().find(|&&i| i as usize >= n) {
+        return Err(RigError::Mesh(format!(
+            "index {bad} out of range ({n} vertices)"
+        )));
+    }
+    if mesh.positions.iter().flatten().any(|v| !v.is_finite()) {
+        return Err(RigError::Mesh("a vertex position is not finite".to_owned()));
+    }
+    let tris: Vec<[u32; 3]> = mesh
+        .indices
+        .chunks_exact(3)
+        .map(|t| [t[0], t[1], t[2]])
+        .collect();
+
+    // Rest normals: authored where valid, else geometric.
+    let geometric = vertex_normals(&mesh.positions, &tris);
+    let mut rest = mesh.clone();
+    if rest.normals.len() != n {
+        rest.normals = geometric.clone();
+    } else {
+        for (nv, g) in rest.normals.iter_mut().zip(&geometric) {
+            let len2 = dot(*nv, *nv);
+            if !len2.is_finite() || len2 < 1e-12 {
+                *nv = *g;
+            }
+        }
+    }
+    let normals = &rest.normals;
+
+    // Jaw field (first JawRotation actuator), needed by `lip`-gated muscles too.
+    let mut jaw: Option<JawField> = None;
+    for act in &rig.actuators {
+        if let MuscleModel::JawRotation {
+            pivot_l,
+            pivot_r,
+            upper_lip,
+            lower_lip,
+            corner_l,
+            corner_r,
+            slot_half_m,
+            cheek_band_m,
+            jaw_angle,
+            back_fade_m,
+            chin,
+            neck,
+            ..
+        } = &act.model
+        {
+            let r = |a: &Anchor| resolve(a, &act.name, lookup);
+            let (pl, pr) = (r(pivot_l)?, r(pivot_r)?);
+            let (ul, ll) = (r(upper_lip)?, r(lower_lip)?);
+            let (cl, cr) = (r(corner_l)?, r(corner_r)?);
+            let (ja, ch, nk) = (r(jaw_angle)?, r(chin)?, r(neck)?);
+            let axis = normalize_or_zero(sub(pl, pr));
+            if axis == [0.0; 3] {
+                return Err(RigError::Invalid {
+                    origin: rig.name.clone(),
+                    actuator: act.name.clone(),
+                    message: "the two jaw pivots coincide".to_owned(),
+                });
+            }
+            jaw = Some(JawField {
+                pivot: scale(add(pl, pr), 0.5),
+                axis,
+                mid_y: 0.5 * (ul[1] + ll[1]),
+                corner_x: 0.5 * (cl[0].abs() + cr[0].abs()),
+                corner_y: 0.5 * (cl[1] + cr[1]),
+                pivot_x: 0.5 * (pl[0].abs() + pr[0].abs()),
+                pivot_y: 0.5 * (pl[1] + pr[1]),
+                slot_half: *slot_half_m,
+                cheek_band: *cheek_band_m,
+                angle_y: ja[1],
+                angle_z: ja[2],
+                back_fade: *back_fade_m,
+                chin_y: ch[1],
+                chin_z: ch[2],
+                neck_y: nk[1],
+            });
+            break;
+        }
+    }
+
+    // Per actuator: sparse (global vertex, displacement or weight) lists.
+    enum Raw {
+        Linear(Vec<(u32, V3)>),
+        Rotation {
+            centre: V3,
+            axis: V3,
+            rad_per_unit: f32,
+            entries: Vec<(u32, f32)>,
+        },
+        None,
+    }
+    const MIN_DISP: f32 = 1e-6;
+    const MIN_WEIGHT: f32 = 1e-4;
+    let mut raws = Vec::with_capacity(rig.actuators.len());
+    let mut lines = Vec::new();
+    for act in &rig.actuators {
+        let r = |a: &Anchor| resolve(a, &act.name, lookup);
+        let raw = match &act.model {
+            MuscleModel::Linear {
+                origin,
+                insertion,
+                zone_deg,
+                falloff_start,
+                falloff_end,
+                max_displacement_m,
+                bulge,
+                max_depth_m,
+                lip,
+            } => {
+                let o = r(origin)?;
+                let ins = r(insertion)?;
+                lines.push((act.name.clone(), o, ins));
+                let len = norm(sub(ins, o));
+                if len < 1e-5 {
+                    return Err(RigError::Invalid {
+                        origin: rig.name.clone(),
+                        actuator: act.name.clone(),
+                        message: "origin and insertion coincide on this face".to_owned(),
+                    });
+                }
+                let axis = scale(sub(ins, o), 1.0 / len);
+                let zone = zone_deg.to_radians();
+                let rs = falloff_start * len;
+                let rf = falloff_end * len;
+                let n_ins = normals[nearest_vertex(&mesh.positions, ins)];
+                let gate_jaw = match (lip, &jaw) {
+                    (Some(side), Some(j)) => Some((*side, *j)),
+                    _ => None,
+                };
+                let mut entries = Vec::new();
+                for (i, &p) in mesh.positions.iter().enumerate() {
+                    let op = sub(p, o);
+                    let d = norm(op);
+                    if d >= rf || d < 1e-7 {
+                        continue;
+                    }
+                    let cos_mu = (dot(op, axis) / d).clamp(-1.0, 1.0);
+                    let mu = cos_mu.acos();
+                    if mu >= zone {
+                        continue;
+                    }
+                    let ang = raised_cos(mu / zone);
+                    let radial = if d <= rs {
+                        (d / rs * FRAC_PI_2).sin()
+                    } else {
+                        raised_cos((d - rs) / (rf - rs))
+                    };
+                    let np = normals[i];
+                    let mut gate = facing(dot(np, n_ins));
+                    if let Some(dmax) = max_depth_m {
+                        let depth = dot(sub(p, ins), n_ins).abs();
+                        gate *= 1.0 - smoothstep(0.6 * dmax, *dmax, depth);
+                    }
+                    if let Some((side, j)) = gate_jaw {
+                        let s = j.split(p);
+                        gate *= match side {
+                            Lip::Upper => 1.0 - s,
+                            Lip::Lower => s,
+                        };
+                    }
+                    let w = ang * gate;
+                    if w <= 0.0 {
+                        continue;
+                    }
+                    // Pull toward the origin, slid along the skin (tangent plane).
+                    let pull = sub(o, p);
+                    let tangent = normalize_or_zero(sub(pull, scale(np, dot(pull, np))));
+                    let mut v = scale(tangent, max_displacement_m * w * radial);
+                    // Bunching skin between origin and insertion bulges outward.
+                    let bunch = (PI * (d / rs).min(1.0)).sin();
+                    v = add(v, scale(np, bulge * max_displacement_m * w * bunch));
+                    if norm(v) * act.max_norm.abs().max(act.min_norm.abs()) >= MIN_DISP {
+                        entries.push((i as u32, v));
+                    }
+                }
+                Raw::Linear(entries)
+            }
+            MuscleModel::Sphincter {
+                centre,
+                semi_axes_m,
+                falloff_start,
+                falloff_end,
+                max_displacement_m,
+                pucker_m,
+                max_depth_m,
+            } => {
+                let c = r(centre)?;
+                push_ellipse(&mut lines, &act.name, c, *semi_axes_m);
+                let [ax, ay] = *semi_axes_m;
+                let k = max_displacement_m / (0.5 * (ax + ay));
+                let mut entries = Vec::new();
+                for (i, &p) in mesh.positions.iter().enumerate() {
+                    let dx = p[0] - c[0];
+                    let dy = p[1] - c[1];
+                    let rr = ((dx / ax).powi(2) + (dy / ay).powi(2)).sqrt();
+                    let g = falloff(rr, *falloff_start, *falloff_end);
+                    if g <= 0.0 {
+                        continue;
+                    }
+                    let mut gate = facing(normals[i][2]);
+                    if let Some(dmax) = max_depth_m {
+                        gate *= 1.0 - smoothstep(0.6 * dmax, *dmax, c[2] - p[2]);
+                    }
+                    let w = g * gate;
+                    if w <= 0.0 {
+                        continue;
+                    }
+                    let v = [-k * w * dx, -k * w * dy, pucker_m * w];
+                    if norm(v) * act.max_norm.abs().max(act.min_norm.abs()) >= MIN_DISP {
+                        entries.push((i as u32, v));
+                    }
+                }
+                Raw::Linear(entries)
+            }
+            MuscleModel::JawRotation { max_angle_deg, .. } => match &jaw {
+                Some(j) => {
+                    let half = scale(j.axis, j.pivot_x.max(0.01));
+                    lines.push((act.name.clone(), sub(j.pivot, half), add(j.pivot, half)));
+                    let entries = mesh
+                        .positions
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, &p)| {
+                            let w = j.weight(p);
+                            (w >= MIN_WEIGHT).then_some((i as u32, w))
+                        })
+                        .collect();
+                    Raw::Rotation {
+                        centre: j.pivot,
+                        axis: j.axis,
+                        rad_per_unit: max_angle_deg.to_radians(),
+                        entries,
+                    }
+                }
+                None => Raw::None,
+            },
+            MuscleModel::Lid {
+                eye,
+                lid,
+                semi_axes_m,
+                falloff_start,
+                falloff_end,
+                angle_per_unit_deg,
+                follow,
+            } => {
+                let e = r(eye)?;
+                let l = r(lid)?;
+                lines.push((act.name.clone(), e, l));
+                let [ax, ay] = *semi_axes_m;
+                let front = e[2] + 0.6 * (l[2] - e[2]);
+                let entries = mesh
+                    .positions
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, &p)| {
+                        let rr = (((p[0] - l[0]) / ax).powi(2) + ((p[1] - l[1]) / ay).powi(2))
+                            .sqrt();
+                        let w = falloff(rr, *falloff_start, *falloff_end)
+                            * smoothstep(e[1], l[1], p[1])
+                            * smoothstep(e[2], front, p[2])
+                            * facing(normals[i][2])
+                            * follow;
+                        (w.abs() >= MIN_WEIGHT).then_some((i as u32, w))
+                    })
+                    .collect();
+                Raw::Rotation {
+                    centre: e,
+                    axis: [1.0, 0.0, 0.0],
+                    // Negative travel closes the lid: rotation about +X moves the front down.
+                    rad_per_unit: -angle_per_unit_deg.to_radians(),
+                    entries,
+                }
+            }
+            MuscleModel::Rigid { .. } => Raw::None,
+        };
+        raws.push(raw);
+    }
+
+    // Skin graph.
+    let adjacency = Adjacency::new(n, &tris);
+    let mut reach = vec![false; n];
+    let mut jaw_w = vec![0.0f32; n];
+    let mut affected: Vec<Vec<u32>> = vec![Vec::new(); rig.channel_count()];
+    for (act, raw) in rig.actuators.iter().zip(&raws) {
+        let list: Vec<u32> = match raw {
+            Raw::Linear(e) => e.iter().map(|x| x.0).collect(),
+            Raw::Rotation { entries, .. } => entries.iter().map(|x| x.0).collect(),
+            Raw::None => Vec::new(),
+        };
+        for &v in &list {
+            reach[v as usize] = true;
+        }
+        if let (MuscleModel::JawRotation { .. }, Raw::Rotation { entries, .. }) = (&act.model, raw)
+        {
+            for &(v, w) in entries {
+                jaw_w[v as usize] = jaw_w[v as usize].max(w);
+            }
+        }
+        if let Some(slot) = affected.get_mut(usize::from(act.channel)) {
+            *slot = list;
+        }
+    }
+    // Relaxable region: reach + border rings.
+    let mut moved = reach.clone();
+    for _ in 0..settings.border_rings {
+        let frontier: Vec<usize> = (0..n).filter(|&v| moved[v]).collect();
+        for v in frontier {
+            for &u in adjacency.neighbours(v) {
+                moved[u as usize] = true;
+            }
+        }
+    }
+    // Normal region: vertices of triangles touching a moved vertex; normal triangles: every
+    // triangle touching the normal region.
+    let mut normal_set = moved.clone();
+    for t in &tris {
+        if t.iter().any(|&i| moved[i as usize]) {
+            for &i in t {
+                normal_set[i as usize] = true;
+            }
+        }
+    }
+    let normal_tris: Vec<[u32; 3]> = tris
+        .iter()
+        .copied()
+        .filter(|t| t.iter().any(|&i| normal_set[i as usize]))
+        .collect();
+    let mut in_tri = vec![false; n];
+    for t in &normal_tris {
+        for &i in t {
+            in_tri[i as usize] = true;
+        }
+    }
+
+    // Local numbering: moved, then normal-only, then triangle-only (each in vertex order).
+    const NONE: u32 = u32::MAX;
+    let mut to_local = vec![NONE; n];
+    let mut local_to_vertex = Vec::new();
+    for pass in 0..3 {
+        for v in 0..n {
+            let take = match pass {
+                0 => moved[v],
+                1 => !moved[v] && normal_set[v],
+                _ => !normal_set[v] && in_tri[v],
+            };
+            if take {
+                to_local[v] = local_to_vertex.len() as u32;
+                local_to_vertex.push(v as u32);
+            }
+        }
+    }
+    let n_moved = moved.iter().filter(|&&m| m).count();
+    let n_normal = normal_set.iter().filter(|&&m| m).count();
+    let n_local = local_to_vertex.len();
+    let rest_local: Vec<V3> = local_to_vertex
+        .iter()
+        .map(|&v| mesh.positions[v as usize])
+        .collect();
+
+    // Relaxation CSR over moved locals.
+    let mut nbr_start = Vec::with_capacity(n_moved + 1);
+    let mut nbr = Vec::new();
+    let mut relax_a = Vec::with_capacity(n_moved);
+    let mut relax_b = Vec::with_capacity(n_moved);
+    nbr_start.push(0u32);
+    for &v in &local_to_vertex[..n_moved] {
+        let ns = adjacency.neighbours(v as usize);
+        let deg = ns.len() as f32;
+        for &u in ns {
+            let l = to_local[u as usize];
+            if (l as usize) < n_moved {
+                nbr.push(l);
+            }
+        }
+        nbr_start.push(nbr.len() as u32);
+        if deg == 0.0 {
+            relax_a.push(1.0);
+            relax_b.push(0.0);
+        } else {
+            let k = settings.anchor_stiffness.max(1e-3)
+                + settings.jaw_stiffness.max(0.0) * jaw_w[v as usize];
+            let kappa = k * deg;
+            relax_a.push(kappa / (kappa + deg));
+            relax_b.push(1.0 / (kappa + deg));
+        }
+    }
+
+    let tris_local: Vec<[u32; 3]> = normal_tris
+        .iter()
+        .map(|t| t.map(|i| to_local[i as usize]))
+        .collect();
+    // Geometric rest normals over exactly the triangles apply() will use.
+    let mut acc = vec![[0.0f32; 3]; n_local];
+    for t in &tris_local {
+        let [a, b, c] = t.map(|i| rest_local[i as usize]);
+        let fnrm = cross(sub(b, a), sub(c, a));
+        for &i in t {
+            acc[i as usize] = add(acc[i as usize], fnrm);
+        }
+    }
+    let normal_base: Vec<V3> = (0..n_normal)
+        .map(|k| sub(normals[local_to_vertex[k] as usize], normalize_or_zero(acc[k])))
+        .collect();
+
+    let kernels = rig
+        .actuators
+        .iter()
+        .zip(raws)
+        .map(|(act, raw)| {
+            let kernel = match raw {
+                Raw::Linear(e) => Kernel::Linear(
+                    e.into_iter()
+                        .map(|(v, d)| LinEntry {
+                            k: to_local[v as usize],
+                            v: d,
+                        })
+                        .collect(),
+                ),
+                Raw::Rotation {
+                    centre,
+                    axis,
+                    rad_per_unit,
+                    entries,
+                } => Kernel::Rotation {
+                    centre,
+                    axis,
+                    rad_per_unit,
+                    entries: entries
+                        .into_iter()
+                        .map(|(v, w)| RotEntry {
+                            k: to_local[v as usize],
+                            w,
+                        })
+                        .collect(),
+                },
+                Raw::None => Kernel::None,
+            };
+            ActuatorKernel {
+                channel: usize::from(act.channel),
+                min_norm: act.min_norm,
+                max_norm: act.max_norm,
+                kernel,
+            }
+        })
+        .collect::<Vec<_>>();
+
+    Ok(Deformer {
+        rig: rig.clone(),
+        rest,
+        settings,
+        activations: vec![0.0; kernels.len()],
+        kernels,
+        affected,
+        lines,
+        local_to_vertex,
+        n_moved,
+        n_normal,
+        rest_local: rest_local.clone(),
+        nbr_start,
+        nbr,
+        relax_a,
+        relax_b,
+        tris: tris_local,
+        normal_base,
+        target: vec![[0.0; 3]; n_moved],
+        disp: vec![[0.0; 3]; n_moved],
+        disp_next: vec![[0.0; 3]; n_moved],
+        pos: rest_local,
+        acc,
+    })
+}
+
+/// One-ring adjacency (CSR, deduplicated).
+#[derive(Debug)]
+struct Adjacency {
+    start: Vec<u32>,
+    nbr: Vec<u32>,
+}
+
+impl Adjacency {
+    fn new(n: usize, tris: &[[u32; 3]]) -> Adjacency {
+        let mut edges: Vec<(u32, u32)> = Vec::with_capacity(tris.len() * 6);
+        for t in tris {
+            for (a, b) in [(t[0], t[1]), (t[1], t[2]), (t[2], t[0])] {
+                if a != b {
+                    edges.push((a, b));
+                    edges.push((b, a));
+                }
+            }
+        }
+        edges.sort_unstable();
+        edges.dedup();
+        let mut start = vec![0u32; n + 1];
+        for &(a, _) in &edges {
+            start[a as usize + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        Adjacency {
+            start,
+            nbr: edges.into_iter().map(|e| e.1).collect(),
+        }
+    }
+
+    fn neighbours(&self, v: usize) -> &[u32] {
+        &self.nbr[self.start[v] as usize..self.start[v + 1] as usize]
+    }
+}
+
+/// Area-weighted vertex normals (unit, or +Z for isolated/degenerate vertices).
+fn vertex_normals(positions: &[V3], tris: &[[u32; 3]]) -> Vec<V3> {
+    let mut acc = vec![[0.0f32; 3]; positions.len()];
+    for t in tris {
+        let [a, b, c] = t.map(|i| positions[i as usize]);
+        let fnrm = cross(sub(b, a), sub(c, a));
+        for &i in t {
+            acc[i as usize] = add(acc[i as usize], fnrm);
+        }
+    }
+    acc.into_iter()
+        .map(|v| {
+            let n = normalize_or_zero(v);
+            if n == [0.0; 3] { [0.0, 0.0, 1.0] } else { n }
+        })
+        .collect()
+}
+
+fn nearest_vertex(positions: &[V3], p: V3) -> usize {
+    let mut best = (f32::INFINITY, 0);
+    for (i, &q) in positions.iter().enumerate() {
+        let d = sub(q, p);
+        let d2 = dot(d, d);
+        if d2 < best.0 {
+            best = (d2, i);
+        }
+    }
+    best.1
+}
+
+fn push_ellipse(lines: &mut Vec<(String, V3, V3)>, name: &str, c: V3, [ax, ay]: [f32; 2]) {
+    const SEGMENTS: usize = 16;
+    let at = |i: usize| {
+        let t = i as f32 / SEGMENTS as f32 * 2.0 * PI;
+        [c[0] + ax * t.cos(), c[1] + ay * t.sin(), c[2]]
+    };
+    for i in 0..SEGMENTS {
+        lines.push((name.to_owned(), at(i), at(i + 1)));
+    }
+}
+
+/// `R(axis, angle) - I` (Rodrigues).
+fn rotation_minus_identity(axis: V3, angle: f32) -> [[f32; 3]; 3] {
+    let (s, c) = angle.sin_cos();
+    let t = 1.0 - c;
+    let [x, y, z] = axis;
+    [
+        [t * x * x - t, t * x * y - s * z, t * x * z + s * y],
+        [t * x * y + s * z, t * y * y - t, t * y * z - s * x],
+        [t * x * z - s * y, t * y * z + s * x, t * z * z - t],
+    ]
+}
+
+/// 1 at `x <= 0`, smoothly (C¹) to 0 at `x >= 1`.
+fn raised_cos(x: f32) -> f32 {
+    if x <= 0.0 {
+        1.0
+    } else if x >= 1.0 {
+        0.0
+    } else {
+        0.5 * (1.0 + (PI * x).cos())
+    }
+}
+
+/// 1 up to `start`, raised-cosine to 0 at `end`.
+fn falloff(r: f32, start: f32, end: f32) -> f32 {
+    raised_cos((r - start) / (end - start))
+}
+
+/// Skin facing away from the muscle's surface (mouth interior, back of the head) is not moved.
+fn facing(cos: f32) -> f32 {
+    smoothstep(-0.1, 0.3, cos)
+}
+
+/// Hermite smoothstep from `e0` (0) to `e1` (1); `e0 > e1` gives the falling edge.
+fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
+    if e0 == e1 {
+        return if x < e0 { 0.0 } else { 1.0 };
+    }
+    let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
+fn lerp(a: f32, b: f32, t: f32) -> f32 {
+    a + (b - a) * t
+}
+
+fn add(a: V3, b: V3) -> V3 {
+    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
+}
+
+fn sub(a: V3, b: V3) -> V3 {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+}
+
+fn scale(a: V3, s: f32) -> V3 {
+    [a[0] * s, a[1] * s, a[2] * s]
+}
+
+fn dot(a: V3, b: V3) -> f32 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+fn cross(a: V3, b: V3) -> V3 {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
+fn norm(a: V3) -> f32 {
+    dot(a, a).sqrt()
+}
+
+fn normalize_or_zero(a: V3) -> V3 {
+    let l = norm(a);
+    if l > 1e-20 && l.is_finite() {
+        scale(a, 1.0 / l)
+    } else {
+        [0.0; 3]
+    }
+}

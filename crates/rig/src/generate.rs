@@ -1,1 +1,1048 @@
-//! (in progress)
+//! The default face, made by code: a signed-distance human head sculpted from smooth primitives
+//! (smooth union / smooth subtraction), polygonised with naive surface nets on a rectilinear grid
+//! that is finer over the face than over the back of the head, relaxed with Taubin smoothing and
+//! projected back onto the surface.
+//!
+//! Frame: metres, +Y up, +Z forward, +X = the head's left; origin = centre of the head at eye
+//! height. Eye sockets are left open (the eyeballs are separate rigid parts of radius
+//! [`EYE_RADIUS_M`] centred at [`EYE_L`] / [`EYE_R`]); the mouth has a thin slot between the lips
+//! reaching [`MOUTH_SLOT_DEPTH_M`] into the head so that the jaw can open.
+//!
+//! Everything is deterministic: same code, same bytes.
+
+use crate::FaceMesh;
+use crate::landmarks::Landmarks;
+
+/// Radius of the eyeballs the sockets are made for.
+pub const EYE_RADIUS_M: f32 = 0.012;
+/// Centre of the left eyeball (head's left, +X).
+pub const EYE_L: [f32; 3] = [0.0315, 0.0, 0.069];
+/// Centre of the right eyeball.
+pub const EYE_R: [f32; 3] = [-EYE_L[0], EYE_L[1], EYE_L[2]];
+/// How far the mouth slot reaches into the head behind the front of the lips.
+pub const MOUTH_SLOT_DEPTH_M: f32 = 0.026;
+
+/// Linear RGBA of the skin.
+pub const SKIN_COLOR: [f32; 4] = [0.745, 0.43, 0.325, 1.0];
+/// Linear RGBA of the lips (vermilion).
+pub const LIP_COLOR: [f32; 4] = [0.52, 0.17, 0.16, 1.0];
+/// Linear RGBA of the mouth interior (the slot walls).
+pub const MOUTH_INTERIOR_COLOR: [f32; 4] = [0.09, 0.012, 0.014, 1.0];
+
+/// The generated default face: its mesh and its (exact) landmarks.
+#[derive(Debug, Clone)]
+pub struct GeneratedFace {
+    pub mesh: FaceMesh,
+    pub landmarks: Landmarks,
+}
+
+/// Builds the default face mesh (≈ 20k–40k vertices) and its landmarks.
+pub fn generate_default_face() -> GeneratedFace {
+    let grid = Grid::new();
+    let field = grid.sample();
+    let (mut positions, indices) = surface_nets(&grid, &field);
+    let adjacency = Adjacency::new(positions.len(), &indices);
+    taubin_smooth(&mut positions, &adjacency, SMOOTH_PASSES, 0.5, -0.53);
+    for p in &mut positions {
+        *p = project_to_surface(*p);
+    }
+    let normals = vertex_normals(&positions, &indices);
+    let uvs = cylindrical_uvs(&positions);
+    let colors = positions.iter().map(|p| skin_color_at(V3::from(*p))).collect();
+    let mesh = FaceMesh {
+        positions,
+        normals,
+        uvs,
+        colors: Some(colors),
+        indices,
+    };
+    GeneratedFace {
+        mesh,
+        landmarks: default_landmarks(),
+    }
+}
+
+/// Signed distance (approximately Euclidean near the surface; metres, negative inside) of the
+/// default head at `p`.
+pub fn head_sdf(p: [f32; 3]) -> f32 {
+    sdf(V3::from(p))
+}
+
+/// The landmarks of the default face, derived from the sculpt's parameters and placed exactly on
+/// its implicit surface (surface landmarks) or at their anatomical interior positions.
+pub fn default_landmarks() -> Landmarks {
+    let mut lm = Landmarks::new(EYE_RADIUS_M);
+    lm.insert("eye_l", EYE_L);
+    lm.insert("eye_r", EYE_R);
+    lm.insert("jaw_pivot_l", JAW_PIVOT_L.into());
+    lm.insert("jaw_pivot_r", JAW_PIVOT_L.mirror().into());
+    lm.insert("neck_base", [0.0, NECK_CUT_Y + 0.012, NECK_Z]);
+
+    // Surface landmarks: (name of the left one or the midline one, nominal point, outward
+    // direction). The point is found by casting a ray inward along -direction.
+    let e = V3::from(EYE_L);
+    let lid = lid_opening_half_height();
+    let surface: [(&str, V3, V3); 17] = [
+        ("brow_inner", v3(0.0155, 0.024, 0.09), v3(0.0, 0.2, 1.0)),
+        ("brow_mid", v3(0.032, 0.029, 0.085), v3(0.0, 0.2, 1.0)),
+        ("brow_outer", v3(0.05, 0.023, 0.07), v3(0.55, 0.1, 1.0)),
+        ("upper_lid", v3(e.x, e.y + lid + 0.0022, 0.082), v3(0.0, 0.35, 1.0)),
+        ("lower_lid", v3(e.x, e.y - lid - 0.0018, 0.082), v3(0.0, -0.3, 1.0)),
+        ("nostril", v3(0.0072, NOSE_BASE_Y - 0.002, 0.101), v3(0.0, -1.0, 0.35)),
+        ("cheekbone", v3(0.05, -0.017, 0.06), v3(0.7, 0.0, 1.0)),
+        ("cheek", v3(0.037, -0.045, 0.075), v3(0.35, 0.0, 1.0)),
+        ("mouth_corner", v3(MOUTH_HALF_WIDTH + 0.0008, mouth_y(MOUTH_HALF_WIDTH), 0.085), v3(0.25, 0.0, 1.0)),
+        ("jaw_angle", v3(0.053, -0.084, 0.005), v3(0.75, -0.65, 0.0)),
+        ("temple", v3(0.062, 0.032, 0.052), v3(1.0, 0.0, 0.45)),
+        ("nose_bridge", v3(0.0, 0.004, 0.09), v3(0.0, 0.0, 1.0)),
+        ("upper_lip", v3(0.0, MOUTH_Y + 0.0058, 0.095), v3(0.0, 0.0, 1.0)),
+        ("lower_lip", v3(0.0, MOUTH_Y - 0.0068, 0.095), v3(0.0, 0.0, 1.0)),
+        ("chin", v3(0.0, -0.105, 0.09), v3(0.0, -0.2, 1.0)),
+        ("forehead", v3(0.0, 0.062, 0.09), v3(0.0, 0.3, 1.0)),
+        ("nose_tip", nose_tip_nominal(), v3(0.0, 0.0, 1.0)),
+    ];
+    for (name, nominal, out) in surface {
+        let hit = cast_inward(nominal, out.normalize()).unwrap_or(nominal);
+        if nominal.x == 0.0 {
+            lm.insert(name, [0.0, hit.y, hit.z]);
+        } else {
+            lm.insert(format!("{name}_l"), hit.into());
+            lm.insert(format!("{name}_r"), hit.mirror().into());
+        }
+    }
+    // The centre of the slot's opening: midway between the lips' surfaces, just inside the slot.
+    let up = lm.get("upper_lip").unwrap_or([0.0, MOUTH_Y, 0.09]);
+    let lo = lm.get("lower_lip").unwrap_or([0.0, MOUTH_Y, 0.09]);
+    let front = up[2].min(lo[2]);
+    let mc = v3(0.0, MOUTH_Y, front - 0.003);
+    lm.insert("mouth_center", mc.into());
+    lm
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small vector maths.
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct V3 {
+    x: f32,
+    y: f32,
+    z: f32,
+}
+
+const fn v3(x: f32, y: f32, z: f32) -> V3 {
+    V3 { x, y, z }
+}
+
+impl From<[f32; 3]> for V3 {
+    fn from(a: [f32; 3]) -> Self {
+        v3(a[0], a[1], a[2])
+    }
+}
+
+impl From<V3> for [f32; 3] {
+    fn from(v: V3) -> Self {
+        [v.x, v.y, v.z]
+    }
+}
+
+impl std::ops::Add for V3 {
+    type Output = V3;
+    fn add(self, o: V3) -> V3 {
+        v3(self.x + o.x, self.y + o.y, self.z + o.z)
+    }
+}
+
+impl std::ops::Sub for V3 {
+    type Output = V3;
+    fn sub(self, o: V3) -> V3 {
+        v3(self.x - o.x, self.y - o.y, self.z - o.z)
+    }
+}
+
+impl std::ops::Mul<f32> for V3 {
+    type Output = V3;
+    fn mul(self, s: f32) -> V3 {
+        v3(self.x * s, self.y * s, self.z * s)
+    }
+}
+
+impl V3 {
+    fn dot(self, o: V3) -> f32 {
+        self.x * o.x + self.y * o.y + self.z * o.z
+    }
+    fn cross(self, o: V3) -> V3 {
+        v3(
+            self.y * o.z - self.z * o.y,
+            self.z * o.x - self.x * o.z,
+            self.x * o.y - self.y * o.x,
+        )
+    }
+    fn length(self) -> f32 {
+        self.dot(self).sqrt()
+    }
+    fn normalize(self) -> V3 {
+        let l = self.length();
+        if l > 0.0 { self * (1.0 / l) } else { self }
+    }
+    fn mirror(self) -> V3 {
+        v3(-self.x, self.y, self.z)
+    }
+    fn abs_x(self) -> V3 {
+        v3(self.x.abs(), self.y, self.z)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Distance primitives and blends.
+
+fn sd_sphere(p: V3, c: V3, r: f32) -> f32 {
+    (p - c).length() - r
+}
+
+/// Ellipsoid (Quilez's bound: exact on the surface, good near it).
+fn sd_ellipsoid(p: V3, c: V3, r: V3) -> f32 {
+    let q = p - c;
+    let k0 = v3(q.x / r.x, q.y / r.y, q.z / r.z).length();
+    let k1 = v3(q.x / (r.x * r.x), q.y / (r.y * r.y), q.z / (r.z * r.z)).length();
+    if k1 < 1e-12 {
+        return -r.x.min(r.y).min(r.z);
+    }
+    k0 * (k0 - 1.0) / k1
+}
+
+/// Capsule from `a` to `b` whose radius goes linearly from `ra` to `rb`.
+fn sd_cone_capsule(p: V3, a: V3, b: V3, ra: f32, rb: f32) -> f32 {
+    let pa = p - a;
+    let ba = b - a;
+    let h = (pa.dot(ba) / ba.dot(ba)).clamp(0.0, 1.0);
+    (pa - ba * h).length() - (ra + (rb - ra) * h)
+}
+
+fn sd_capsule(p: V3, a: V3, b: V3, r: f32) -> f32 {
+    sd_cone_capsule(p, a, b, r, r)
+}
+
+/// Polynomial smooth minimum (smooth union), blend width `k`.
+fn smin(a: f32, b: f32, k: f32) -> f32 {
+    let h = (k - (a - b).abs()).max(0.0) / k;
+    a.min(b) - h * h * k * 0.25
+}
+
+/// Smooth maximum (smooth intersection).
+fn smax(a: f32, b: f32, k: f32) -> f32 {
+    -smin(-a, -b, k)
+}
+
+/// Smooth subtraction of `b` from `a`.
+fn ssub(a: f32, b: f32, k: f32) -> f32 {
+    smax(a, -b, k)
+}
+
+/// Rotates `p` about the X axis by `angle` radians.
+fn rot_x(p: V3, angle: f32) -> V3 {
+    let (s, c) = angle.sin_cos();
+    v3(p.x, c * p.y - s * p.z, s * p.y + c * p.z)
+}
+
+/// Rotates `p` about the Y axis by `angle` radians.
+fn rot_y(p: V3, angle: f32) -> V3 {
+    let (s, c) = angle.sin_cos();
+    v3(c * p.x + s * p.z, p.y, -s * p.x + c * p.z)
+}
+
+/// Rotates `p` about the Z axis by `angle` radians.
+fn rot_z(p: V3, angle: f32) -> V3 {
+    let (s, c) = angle.sin_cos();
+    v3(c * p.x - s * p.y, s * p.x + c * p.y, p.z)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sculpt. All numbers in metres.
+
+/// Height of the line between the lips at the midline.
+const MOUTH_Y: f32 = -0.0715;
+/// Half the width of the mouth (corner x).
+const MOUTH_HALF_WIDTH: f32 = 0.0245;
+/// Half the gap of the mouth slot at the midline.
+const MOUTH_HALF_GAP: f32 = 0.0011;
+/// Height of the base of the nose (subnasale).
+const NOSE_BASE_Y: f32 = -0.047;
+/// Where the neck stump is cut.
+const NECK_CUT_Y: f32 = -0.185;
+/// Depth of the neck's axis.
+const NECK_Z: f32 = -0.012;
+/// Left temporomandibular joint.
+const JAW_PIVOT_L: V3 = v3(0.056, -0.02, 0.014);
+
+/// The lip line's height at `x` (corners slightly up).
+fn mouth_y(x: f32) -> f32 {
+    let t = (x / MOUTH_HALF_WIDTH).clamp(-1.0, 1.0);
+    MOUTH_Y + 0.0012 * t * t
+}
+
+fn nose_tip_nominal() -> V3 {
+    v3(0.0, -0.035, 0.118)
+}
+
+/// Half-height of the palpebral fissure at the eye's centre line.
+fn lid_opening_half_height() -> f32 {
+    let (r, c) = lens_params();
+    r - c + LID_OPEN_OFFSET
+}
+
+const LID_HALF_WIDTH: f32 = 0.0148;
+const LID_HALF_HEIGHT: f32 = 0.0052;
+const LID_OPEN_OFFSET: f32 = 0.0006;
+
+/// Radius and centre offset of the two circles whose intersection is the almond-shaped fissure.
+fn lens_params() -> (f32, f32) {
+    let a = LID_HALF_WIDTH;
+    let b = LID_HALF_HEIGHT;
+    // (R - c) = b and R^2 - c^2 = a^2  =>  R + c = a^2 / b.
+    let sum = a * a / b;
+    let r = 0.5 * (sum + b);
+    (r, r - b)
+}
+
+/// 2D distance to the almond-shaped eye opening, in the eye's frontal plane (`x` outward).
+fn sd_fissure_2d(x: f32, y: f32) -> f32 {
+    // Outer corner (canthus) a little higher than the inner one.
+    let q = rot_z(v3(x, y, 0.0), -0.09);
+    let (r, c) = lens_params();
+    // Upper lid arches more than the lower one: shift the upper circle's centre.
+    let yy = q.y - LID_OPEN_OFFSET;
+    let upper = v3(q.x - 0.0012, yy + c, 0.0).length() - r;
+    let lower = v3(q.x, yy - c * 1.08, 0.0).length() - r * 1.06;
+    upper.max(lower)
+}
+
+/// The slot between the lips (positive outside the slot).
+fn sd_mouth_slot(p: V3) -> f32 {
+    let t = (p.x / MOUTH_HALF_WIDTH).clamp(-1.0, 1.0);
+    let half_gap = MOUTH_HALF_GAP * (1.0 - t * t).max(0.0).sqrt();
+    let across = (p.y - mouth_y(p.x)).abs() - half_gap;
+    let sideways = p.x.abs() - MOUTH_HALF_WIDTH;
+    let back = (MOUTH_FRONT_Z - MOUTH_SLOT_DEPTH_M) - p.z;
+    across.max(sideways).max(back)
+}
+
+/// Rough z of the front of the lips (for the slot's depth).
+const MOUTH_FRONT_Z: f32 = 0.097;
+
+fn sd_upper_lip(p: V3) -> f32 {
+    let q = p.abs_x();
+    // Two lobes either side of the midline make the cupid's bow; a tubercle in the middle.
+    let side = sd_ellipsoid(
+        rot_y(q - v3(0.0085, MOUTH_Y + 0.0043, 0.0915), 0.32),
+        v3(0.0, 0.0, 0.0),
+        v3(0.0155, 0.0048, 0.0072),
+    );
+    let mid = sd_ellipsoid(q, v3(0.0, MOUTH_Y + 0.0036, 0.0935), v3(0.0075, 0.0046, 0.0058));
+    smin(side, mid, 0.004)
+}
+
+fn sd_lower_lip(p: V3) -> f32 {
+    let q = p.abs_x();
+    let side = sd_ellipsoid(
+        rot_y(q - v3(0.007, MOUTH_Y - 0.0052, 0.0905), 0.30),
+        v3(0.0, 0.0, 0.0),
+        v3(0.0145, 0.0058, 0.0078),
+    );
+    let mid = sd_ellipsoid(q, v3(0.0, MOUTH_Y - 0.0055, 0.0905), v3(0.011, 0.006, 0.0075));
+    smin(side, mid, 0.005)
+}
+
+fn sdf(p: V3) -> f32 {
+    let q = p.abs_x();
+
+    // --- Skull and big masses -------------------------------------------------------------
+    // Cranium.
+    let mut d = sd_ellipsoid(p, v3(0.0, 0.024, -0.014), v3(0.0735, 0.094, 0.098));
+    // Forehead fullness.
+    d = smin(
+        d,
+        sd_ellipsoid(p, v3(0.0, 0.038, 0.028), v3(0.058, 0.06, 0.062)),
+        0.02,
+    );
+    // Flatten the temples a little.
+    d = ssub(
+        d,
+        sd_ellipsoid(q, v3(0.092, 0.03, 0.045), v3(0.024, 0.03, 0.03)),
+        0.012,
+    );
+    // Midface (maxilla) under the eyes.
+    d = smin(
+        d,
+        sd_ellipsoid(p, v3(0.0, -0.034, 0.036), v3(0.055, 0.05, 0.053)),
+        0.018,
+    );
+    // Zygomatic arches and cheekbones.
+    d = smin(
+        d,
+        sd_ellipsoid(q, v3(0.049, -0.014, 0.052), v3(0.02, 0.0125, 0.021)),
+        0.014,
+    );
+    d = smin(
+        d,
+        sd_capsule(q, v3(0.055, -0.016, 0.045), v3(0.063, -0.018, 0.012), 0.008),
+        0.012,
+    );
+    // Soft cheeks.
+    d = smin(
+        d,
+        sd_ellipsoid(q, v3(0.034, -0.042, 0.066), v3(0.024, 0.026, 0.021)),
+        0.016,
+    );
+    // Lower face and mandible.
+    d = smin(
+        d,
+        sd_ellipsoid(p, v3(0.0, -0.07, 0.03), v3(0.047, 0.04, 0.05)),
+        0.02,
+    );
+    let jaw = sd_capsule(q, v3(0.0, -0.104, 0.071), v3(0.027, -0.099, 0.06), 0.0125)
+        .min(sd_capsule(q, v3(0.027, -0.099, 0.06), v3(0.05, -0.08, 0.006), 0.011))
+        .min(sd_capsule(q, v3(0.05, -0.08, 0.006), v3(0.053, -0.03, 0.004), 0.011));
+    d = smin(d, jaw, 0.016);
+    // Chin.
+    d = smin(
+        d,
+        sd_ellipsoid(p, v3(0.0, -0.1, 0.08), v3(0.018, 0.014, 0.013)),
+        0.01,
+    );
+    // Muzzle over the dental arch.
+    d = smin(
+        d,
+        sd_ellipsoid(p, v3(0.0, -0.066, 0.066), v3(0.031, 0.025, 0.027)),
+        0.012,
+    );
+
+    // --- Brows and eyes ---------------------------------------------------------------------
+    let brow = sd_cone_capsule(q, v3(0.006, 0.019, 0.09), v3(0.029, 0.025, 0.085), 0.0062, 0.006)
+        .min(sd_cone_capsule(
+            q,
+            v3(0.029, 0.025, 0.085),
+            v3(0.051, 0.019, 0.067),
+            0.006,
+            0.0045,
+        ));
+    d = smin(d, brow, 0.012);
+    // Orbit: hollow out the area in front of the eye so that it sits under the brow.
+    let e = V3::from(EYE_L);
+    d = ssub(
+        d,
+        sd_ellipsoid(q, v3(e.x + 0.001, e.y + 0.0, e.z + 0.019), v3(0.019, 0.0125, 0.0085)),
+        0.009,
+    );
+    // Lids: a shell of skin over the eyeball, blended into the surroundings.
+    let lid_outer = sd_sphere(q, e, EYE_RADIUS_M + 0.0032);
+    d = smin(d, lid_outer, 0.005);
+    // Socket for the eyeball (front part only; behind it the head is solid).
+    let socket = sd_sphere(q, e, EYE_RADIUS_M + 0.0008).max(e.z - 0.004 - q.z);
+    d = d.max(-socket);
+    // Palpebral fissure through the lid shell.
+    let fissure = sd_fissure_2d(q.x - e.x, q.y - e.y).max(e.z + 0.003 - q.z);
+    d = smax(d, -fissure, 0.0012);
+
+    // --- Nose ------------------------------------------------------------------------------
+    let tip = nose_tip_nominal();
+    let bridge = sd_cone_capsule(
+        p,
+        v3(0.0, 0.01, 0.083),
+        v3(0.0, tip.y + 0.004, tip.z - 0.008),
+        0.0058,
+        0.0066,
+    );
+    d = smin(d, bridge, 0.009);
+    let nose_body = sd_ellipsoid(p, v3(0.0, -0.03, 0.097), v3(0.0115, 0.018, 0.011));
+    d = smin(d, nose_body, 0.008);
+    let tip_d = sd_ellipsoid(p, v3(0.0, tip.y, tip.z - 0.0085), v3(0.0088, 0.0082, 0.0088));
+    d = smin(d, tip_d, 0.006);
+    let alae = sd_ellipsoid(q, v3(0.0125, NOSE_BASE_Y + 0.0055, 0.1005), v3(0.0062, 0.0056, 0.0072));
+    d = smin(d, alae, 0.005);
+    // Columella.
+    d = smin(
+        d,
+        sd_capsule(p, v3(0.0, NOSE_BASE_Y + 0.001, 0.1), v3(0.0, tip.y - 0.006, 0.111), 0.0032),
+        0.003,
+    );
+    // Nostrils.
+    let nostril = sd_ellipsoid(
+        rot_y(q - v3(0.0068, NOSE_BASE_Y + 0.001, 0.1045), 0.35),
+        v3(0.0, 0.0, 0.0),
+        v3(0.0032, 0.0024, 0.0052),
+    );
+    d = ssub(d, nostril, 0.0018);
+    // Alar crease.
+    d = ssub(
+        d,
+        sd_capsule(
+            q,
+            v3(0.0185, NOSE_BASE_Y + 0.012, 0.091),
+            v3(0.0175, NOSE_BASE_Y - 0.001, 0.093),
+            0.0012,
+        ),
+        0.003,
+    );
+
+    // --- Mouth -------------------------------------------------------------------------------
+    // Philtrum groove.
+    d = ssub(
+        d,
+        sd_capsule(
+            p,
+            v3(0.0, NOSE_BASE_Y - 0.003, 0.1018),
+            v3(0.0, MOUTH_Y + 0.008, 0.0995),
+            0.0019,
+        ),
+        0.0028,
+    );
+    d = smin(d, sd_upper_lip(p), 0.004);
+    d = smin(d, sd_lower_lip(p), 0.0045);
+    // Labiomental fold.
+    d = ssub(
+        d,
+        sd_capsule(q, v3(0.0, -0.0895, 0.0985), v3(0.017, -0.0875, 0.0925), 0.0032),
+        0.007,
+    );
+    // Nasolabial area: soft crease from the ala to the mouth corner.
+    d = ssub(
+        d,
+        sd_capsule(q, v3(0.021, -0.043, 0.089), v3(0.032, -0.072, 0.083), 0.0012),
+        0.006,
+    );
+    // The slot between the lips.
+    d = d.max(-sd_mouth_slot(p));
+
+    // --- Ears --------------------------------------------------------------------------------
+    let ear_c = v3(0.0775, -0.014, -0.01);
+    let eq = rot_x(rot_y(q - ear_c, -0.35), 0.22);
+    let ear_plate = sd_ellipsoid(eq, v3(0.0035, 0.0, 0.0), v3(0.0085, 0.031, 0.0185));
+    let ear = ssub(
+        ear_plate,
+        sd_ellipsoid(eq, v3(0.011, -0.004, 0.002), v3(0.005, 0.016, 0.0105)),
+        0.004,
+    );
+    let ear = ssub(
+        ear,
+        sd_ellipsoid(eq, v3(0.0085, -0.009, 0.004), v3(0.006, 0.007, 0.006)),
+        0.003,
+    );
+    d = smin(d, ear, 0.006);
+
+    // --- Neck --------------------------------------------------------------------------------
+    let nz = NECK_Z + 0.012 * ((p.y + 0.06) / 0.12).clamp(-1.0, 0.0) * -1.0;
+    let nx = p.x / 0.054;
+    let nzz = (p.z - nz) / 0.06;
+    let neck = ((nx * nx + nzz * nzz).sqrt() - 1.0) * 0.054;
+    let neck = neck.max(p.y + 0.03);
+    d = smin(d, neck, 0.03);
+    // Flat cut at the bottom of the stump.
+    d.max(NECK_CUT_Y - p.y)
+}
+
+/// Skin colour at a surface point: skin, redder lips, dark mouth interior.
+fn skin_color_at(p: V3) -> [f32; 4] {
+    let lips = sd_upper_lip(p).min(sd_lower_lip(p));
+    // Lip weight: full inside the lip volumes, fading over ~1.2 mm.
+    let w_lip = smoothstep(0.0012, -0.0004, lips);
+    // Mouth interior: on the slot walls, deeper than ~2 mm behind the lips' front.
+    let slot = sd_mouth_slot(p);
+    let depth = MOUTH_FRONT_Z - 0.002 - p.z;
+    let w_in = smoothstep(0.0012, 0.0002, slot.abs()) * smoothstep(0.0, 0.004, depth);
+    let mut c = [0.0; 4];
+    for (i, ci) in c.iter_mut().enumerate() {
+        let base = SKIN_COLOR[i] + (LIP_COLOR[i] - SKIN_COLOR[i]) * w_lip;
+        *ci = base + (MOUTH_INTERIOR_COLOR[i] - base) * w_in;
+    }
+    c
+}
+
+fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
+    let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Landmark placement.
+
+/// First surface crossing of the ray from `nominal + out * 0.05` toward `-out`.
+fn cast_inward(nominal: V3, out: V3) -> Option<V3> {
+    let start = nominal + out * 0.05;
+    let dir = out * -1.0;
+    let step = 0.0004;
+    let mut prev_t = 0.0;
+    let mut prev_d = sdf(start);
+    if prev_d <= 0.0 {
+        return None;
+    }
+    let mut t = step;
+    while t < 0.12 {
+        let d = sdf(start + dir * t);
+        if d <= 0.0 {
+            // Bisect between prev_t (outside) and t (inside).
+            let (mut lo, mut hi) = (prev_t, t);
+            for _ in 0..30 {
+                let mid = 0.5 * (lo + hi);
+                if sdf(start + dir * mid) > 0.0 {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            let _ = prev_d;
+            return Some(start + dir * (0.5 * (lo + hi)));
+        }
+        prev_t = t;
+        prev_d = d;
+        t += step;
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grid sampling.
+
+/// Fine cell size over the face, coarse over the back and top of the head.
+const FINE_CELL: f32 = 0.00118;
+const COARSE_CELL: f32 = 0.0029;
+const SMOOTH_PASSES: usize = 6;
+/// Side of the culling blocks, in cells.
+const BLOCK: usize = 4;
+
+#[derive(Debug)]
+struct Grid {
+    xs: Vec<f32>,
+    ys: Vec<f32>,
+    zs: Vec<f32>,
+}
+
+/// Node coordinates from `lo` to beyond `hi`, spacing `fine` inside `[f0, f1]` and growing
+/// smoothly to `coarse` over `ramp` outside it.
+fn axis_nodes(lo: f32, hi: f32, f0: f32, f1: f32, anchor: f32, ramp: f32) -> Vec<f32> {
+    let spacing = |x: f32| {
+        let out = (f0 - x).max(x - f1).max(0.0);
+        let t = smoothstep(0.0, ramp, out);
+        FINE_CELL + (COARSE_CELL - FINE_CELL) * t
+    };
+    // Grow from the fine region outward so that the fine region's nodes do not depend on `lo`.
+    let mut up = vec![anchor];
+    while let Some(&last) = up.last() {
+        if last > hi {
+            break;
+        }
+        up.push(last + spacing(last));
+    }
+    let mut down = vec![];
+    let mut x = anchor;
+    while x >= lo {
+        x -= spacing(x);
+        down.push(x);
+    }
+    down.reverse();
+    down.extend(up);
+    down
+}
+
+impl Grid {
+    fn new() -> Self {
+        Self {
+            xs: axis_nodes(-0.101, 0.101, -0.056, 0.056, 0.0, 0.02),
+            // A node row exactly on the lip line, so the slot is always resolved.
+            ys: axis_nodes(NECK_CUT_Y - 0.004, 0.125, -0.118, 0.045, MOUTH_Y, 0.02),
+            zs: axis_nodes(-0.118, 0.126, 0.03, 0.15, 0.09, 0.02),
+        }
+    }
+
+    fn dims(&self) -> (usize, usize, usize) {
+        (self.xs.len(), self.ys.len(), self.zs.len())
+    }
+
+    fn idx(&self, i: usize, j: usize, k: usize) -> usize {
+        i + self.xs.len() * (j + self.ys.len() * k)
+    }
+
+    fn point(&self, i: usize, j: usize, k: usize) -> V3 {
+        v3(self.xs[i], self.ys[j], self.zs[k])
+    }
+
+    /// Samples the SDF at every node; far from the surface (decided per block of cells from its
+    /// corners) values are interpolated instead, which keeps their sign.
+    fn sample(&self) -> Vec<f32> {
+        let (nx, ny, nz) = self.dims();
+        let (bx, by, bz) = (
+            (nx - 1).div_ceil(BLOCK),
+            (ny - 1).div_ceil(BLOCK),
+            (nz - 1).div_ceil(BLOCK),
+        );
+        let corner = |b: usize, n: usize| (b * BLOCK).min(n - 1);
+        // Values at block corners.
+        let cidx = |a: usize, b: usize, c: usize| a + (bx + 1) * (b + (by + 1) * c);
+        let mut cv = vec![0.0f32; (bx + 1) * (by + 1) * (bz + 1)];
+        for c in 0..=bz {
+            for b in 0..=by {
+                for a in 0..=bx {
+                    cv[cidx(a, b, c)] = sdf(self.point(corner(a, nx), corner(b, ny), corner(c, nz)));
+                }
+            }
+        }
+        // Which blocks might contain surface.
+        let mut near = vec![false; bx * by * bz];
+        for c in 0..bz {
+            for b in 0..by {
+                for a in 0..bx {
+                    let p0 = self.point(corner(a, nx), corner(b, ny), corner(c, nz));
+                    let p1 = self.point(corner(a + 1, nx), corner(b + 1, ny), corner(c + 1, nz));
+                    let half_diag = 0.5 * (p1 - p0).length();
+                    let mut all_pos = true;
+                    let mut all_neg = true;
+                    let mut min_abs = f32::MAX;
+                    for dc in 0..2 {
+                        for db in 0..2 {
+                            for da in 0..2 {
+                                let v = cv[cidx(a + da, b + db, c + dc)];
+                                all_pos &= v >= 0.0;
+                                all_neg &= v < 0.0;
+                                min_abs = min_abs.min(v.abs());
+                            }
+                        }
+                    }
+                    let far = (all_pos || all_neg) && min_abs > 1.6 * half_diag + 0.001;
+                    near[a + bx * (b + by * c)] = !far;
+                }
+            }
+        }
+        let blocks_of = |i: usize, nb: usize| {
+            let b = (i / BLOCK).min(nb - 1);
+            if i % BLOCK == 0 && i > 0 && i / BLOCK <= nb {
+                [i / BLOCK - 1, b]
+            } else {
+                [b, b]
+            }
+        };
+        let mut values = vec![0.0f32; nx * ny * nz];
+        for k in 0..nz {
+            let bks = blocks_of(k, bz);
+            for j in 0..ny {
+                let bjs = blocks_of(j, by);
+                for i in 0..nx {
+                    let bis = blocks_of(i, bx);
+                    let mut any_near = false;
+                    for &c in &bks {
+                        for &b in &bjs {
+                            for &a in &bis {
+                                any_near |= near[a + bx * (b + by * c)];
+                            }
+                        }
+                    }
+                    let v = if any_near {
+                        sdf(self.point(i, j, k))
+                    } else {
+                        // Trilinear interpolation inside block (a, b, c).
+                        let (a, b, c) = (bis[1], bjs[1], bks[1]);
+                        let t = |n: usize, blk: usize, len: usize, coords: &[f32]| {
+                            let c0 = coords[corner(blk, len)];
+                            let c1 = coords[corner(blk + 1, len)];
+                            if c1 > c0 {
+                                ((coords[n] - c0) / (c1 - c0)).clamp(0.0, 1.0)
+                            } else {
+                                0.0
+                            }
+                        };
+                        let tx = t(i, a, nx, &self.xs);
+                        let ty = t(j, b, ny, &self.ys);
+                        let tz = t(k, c, nz, &self.zs);
+                        let lerp = |u: f32, w: f32, s: f32| u + (w - u) * s;
+                        let c00 = lerp(cv[cidx(a, b, c)], cv[cidx(a + 1, b, c)], tx);
+                        let c10 = lerp(cv[cidx(a, b + 1, c)], cv[cidx(a + 1, b + 1, c)], tx);
+                        let c01 = lerp(cv[cidx(a, b, c + 1)], cv[cidx(a + 1, b, c + 1)], tx);
+                        let c11 =
+                            lerp(cv[cidx(a, b + 1, c + 1)], cv[cidx(a + 1, b + 1, c + 1)], tx);
+                        lerp(lerp(c00, c10, ty), lerp(c01, c11, ty), tz)
+                    };
+                    values[self.idx(i, j, k)] = v;
+                }
+            }
+        }
+        values
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Naive surface nets.
+
+fn surface_nets(grid: &Grid, values: &[f32]) -> (Vec<[f32; 3]>, Vec<u32>) {
+    let (nx, ny, nz) = grid.dims();
+    let inside = |i: usize, j: usize, k: usize| values[grid.idx(i, j, k)] < 0.0;
+    let cell_idx = |i: usize, j: usize, k: usize| i + (nx - 1) * (j + (ny - 1) * k);
+    let mut cell_vertex = vec![u32::MAX; (nx - 1) * (ny - 1) * (nz - 1)];
+    let mut positions: Vec<[f32; 3]> = Vec::new();
+
+    const CORNERS: [(usize, usize, usize); 8] = [
+        (0, 0, 0),
+        (1, 0, 0),
+        (0, 1, 0),
+        (1, 1, 0),
+        (0, 0, 1),
+        (1, 0, 1),
+        (0, 1, 1),
+        (1, 1, 1),
+    ];
+    const EDGES: [(usize, usize); 12] = [
+        (0, 1),
+        (2, 3),
+        (4, 5),
+        (6, 7),
+        (0, 2),
+        (1, 3),
+        (4, 6),
+        (5, 7),
+        (0, 4),
+        (1, 5),
+        (2, 6),
+        (3, 7),
+    ];
+
+    for k in 0..nz - 1 {
+        for j in 0..ny - 1 {
+            for i in 0..nx - 1 {
+                let mut v = [0.0f32; 8];
+                let mut mask = 0u8;
+                for (n, &(a, b, c)) in CORNERS.iter().enumerate() {
+                    v[n] = values[grid.idx(i + a, j + b, k + c)];
+                    if v[n] < 0.0 {
+                        mask |= 1 << n;
+                    }
+                }
+                if mask == 0 || mask == 0xff {
+                    continue;
+                }
+                let mut sum = v3(0.0, 0.0, 0.0);
+                let mut count = 0.0f32;
+                for &(e0, e1) in &EDGES {
+                    let in0 = v[e0] < 0.0;
+                    let in1 = v[e1] < 0.0;
+                    if in0 == in1 {
+                        continue;
+                    }
+                    let t = v[e0] / (v[e0] - v[e1]);
+                    let (a0, b0, c0) = CORNERS[e0];
+                    let (a1, b1, c1) = CORNERS[e1];
+                    let p0 = grid.point(i + a0, j + b0, k + c0);
+                    let p1 = grid.point(i + a1, j + b1, k + c1);
+                    sum = sum + p0 + (p1 - p0) * t;
+                    count += 1.0;
+                }
+                let p = sum * (1.0 / count);
+                cell_vertex[cell_idx(i, j, k)] =
+                    u32::try_from(positions.len()).unwrap_or(u32::MAX);
+                positions.push(p.into());
+            }
+        }
+    }
+
+    let mut indices = Vec::new();
+    let mut quad = |c: [usize; 4], flip: bool, positions: &[[f32; 3]]| {
+        let ids = c.map(|ci| cell_vertex[ci]);
+        if ids.contains(&u32::MAX) {
+            return;
+        }
+        let [a, b, cc, d] = if flip {
+            [ids[0], ids[3], ids[2], ids[1]]
+        } else {
+            ids
+        };
+        // Split along the shorter diagonal.
+        let p = |n: u32| V3::from(positions[n as usize]);
+        if (p(a) - p(cc)).length() <= (p(b) - p(d)).length() {
+            indices.extend_from_slice(&[a, b, cc, a, cc, d]);
+        } else {
+            indices.extend_from_slice(&[a, b, d, b, cc, d]);
+        }
+    };
+    for k in 0..nz {
+        for j in 0..ny {
+            for i in 0..nx {
+                let here = inside(i, j, k);
+                // Edge along +X: cells around it vary in (y, z).
+                if i + 1 < nx && j > 0 && k > 0 && j < ny - 1 && k < nz - 1 {
+                    let there = inside(i + 1, j, k);
+                    if here != there {
+                        let c = [
+                            cell_idx(i, j - 1, k - 1),
+                            cell_idx(i, j, k - 1),
+                            cell_idx(i, j, k),
+                            cell_idx(i, j - 1, k),
+                        ];
+                        quad(c, !here, &positions);
+                    }
+                }
+                // Edge along +Y: cells vary in (z, x).
+                if j + 1 < ny && i > 0 && k > 0 && i < nx - 1 && k < nz - 1 {
+                    let there = inside(i, j + 1, k);
+                    if here != there {
+                        let c = [
+                            cell_idx(i - 1, j, k - 1),
+                            cell_idx(i - 1, j, k),
+                            cell_idx(i, j, k),
+                            cell_idx(i, j, k - 1),
+                        ];
+                        quad(c, !here, &positions);
+                    }
+                }
+                // Edge along +Z: cells vary in (x, y).
+                if k + 1 < nz && i > 0 && j > 0 && i < nx - 1 && j < ny - 1 {
+                    let there = inside(i, j, k + 1);
+                    if here != there {
+                        let c = [
+                            cell_idx(i - 1, j - 1, k),
+                            cell_idx(i, j - 1, k),
+                            cell_idx(i, j, k),
+                            cell_idx(i - 1, j, k),
+                        ];
+                        quad(c, !here, &positions);
+                    }
+                }
+            }
+        }
+    }
+    (positions, indices)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mesh post-processing.
+
+/// Vertex neighbourhoods (CSR).
+#[derive(Debug)]
+struct Adjacency {
+    start: Vec<usize>,
+    neighbours: Vec<u32>,
+}
+
+impl Adjacency {
+    fn new(n: usize, indices: &[u32]) -> Self {
+        let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(indices.len() * 2);
+        for t in indices.chunks_exact(3) {
+            for e in 0..3 {
+                let a = t[e];
+                let b = t[(e + 1) % 3];
+                pairs.push((a, b));
+                pairs.push((b, a));
+            }
+        }
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut start = vec![0usize; n + 1];
+        for &(a, _) in &pairs {
+            start[a as usize + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let neighbours = pairs.into_iter().map(|(_, b)| b).collect();
+        Self { start, neighbours }
+    }
+
+    fn of(&self, v: usize) -> &[u32] {
+        &self.neighbours[self.start[v]..self.start[v + 1]]
+    }
+}
+
+fn taubin_smooth(positions: &mut [[f32; 3]], adj: &Adjacency, passes: usize, lambda: f32, mu: f32) {
+    let mut tmp = positions.to_vec();
+    for _ in 0..passes {
+        for factor in [lambda, mu] {
+            for (v, out) in tmp.iter_mut().enumerate() {
+                let ns = adj.of(v);
+                let p = V3::from(positions[v]);
+                if ns.is_empty() {
+                    *out = p.into();
+                    continue;
+                }
+                let mut avg = v3(0.0, 0.0, 0.0);
+                for &n in ns {
+                    avg = avg + V3::from(positions[n as usize]);
+                }
+                avg = avg * (1.0 / ns.len() as f32);
+                *out = (p + (avg - p) * factor).into();
+            }
+            positions.copy_from_slice(&tmp);
+        }
+    }
+}
+
+fn sdf_gradient(p: V3) -> V3 {
+    let h = 0.00015;
+    v3(
+        sdf(p + v3(h, 0.0, 0.0)) - sdf(p - v3(h, 0.0, 0.0)),
+        sdf(p + v3(0.0, h, 0.0)) - sdf(p - v3(0.0, h, 0.0)),
+        sdf(p + v3(0.0, 0.0, h)) - sdf(p - v3(0.0, 0.0, h)),
+    ) * (0.5 / h)
+}
+
+/// A few Newton steps toward the zero set, each limited to a fraction of a cell.
+fn project_to_surface(p: [f32; 3]) -> [f32; 3] {
+    let mut q = V3::from(p);
+    for _ in 0..4 {
+        let d = sdf(q);
+        if d.abs() < 1e-6 {
+            break;
+        }
+        let g = sdf_gradient(q);
+        let g2 = g.dot(g);
+        if g2 < 1e-8 {
+            break;
+        }
+        let mut step = g * (d / g2);
+        let len = step.length();
+        let max = 0.6 * FINE_CELL;
+        if len > max {
+            step = step * (max / len);
+        }
+        q = q - step;
+    }
+    q.into()
+}
+
+/// Area-weighted vertex normals.
+pub(crate) fn vertex_normals(positions: &[[f32; 3]], indices: &[u32]) -> Vec<[f32; 3]> {
+    let mut acc = vec![v3(0.0, 0.0, 0.0); positions.len()];
+    for t in indices.chunks_exact(3) {
+        let [a, b, c] = [t[0] as usize, t[1] as usize, t[2] as usize];
+        if a >= positions.len() || b >= positions.len() || c >= positions.len() {
+            continue;
+        }
+        let pa = V3::from(positions[a]);
+        let n = (V3::from(positions[b]) - pa).cross(V3::from(positions[c]) - pa);
+        for v in [a, b, c] {
+            acc[v] = acc[v] + n;
+        }
+    }
+    acc.into_iter()
+        .map(|n| {
+            let l = n.length();
+            if l > 1e-20 && l.is_finite() {
+                (n * (1.0 / l)).into()
+            } else {
+                [0.0, 0.0, 1.0]
+            }
+        })
+        .collect()
+}
+
+/// Cylindrical projection around +Y: u follows the angle (0.5 = straight ahead), v the height.
+fn cylindrical_uvs(positions: &[[f32; 3]]) -> Vec<[f32; 2]> {
+    let (mut y0, mut y1) = (f32::MAX, f32::MIN);
+    for p in positions {
+        y0 = y0.min(p[1]);
+        y1 = y1.max(p[1]);
+    }
+    let h = (y1 - y0).max(1e-6);
+    positions
+        .iter()
+        .map(|p| {
+            let u = p[0].atan2(p[2]) / std::f32::consts::TAU + 0.5;
+            let v = 1.0 - (p[1] - y0) / h;
+            [u, v]
+        })
+        .collect()
+}

@@ -17,44 +17,6 @@ use serde::{Deserialize, Serialize};
 /// Highest channel count the wire protocol carries (mirrors `facetwin_protocol::MAX_CHANNELS`).
 pub const MAX_CHANNELS: usize = 32;
 
-/// The landmark names a rig may reference (the standard set every face provides).
-pub const STANDARD_LANDMARKS: &[&str] = &[
-    "eye_l",
-    "eye_r",
-    "brow_inner_l",
-    "brow_inner_r",
-    "brow_mid_l",
-    "brow_mid_r",
-    "brow_outer_l",
-    "brow_outer_r",
-    "upper_lid_l",
-    "upper_lid_r",
-    "lower_lid_l",
-    "lower_lid_r",
-    "nose_bridge",
-    "nose_tip",
-    "nostril_l",
-    "nostril_r",
-    "cheekbone_l",
-    "cheekbone_r",
-    "cheek_l",
-    "cheek_r",
-    "mouth_corner_l",
-    "mouth_corner_r",
-    "upper_lip",
-    "lower_lip",
-    "mouth_center",
-    "chin",
-    "jaw_pivot_l",
-    "jaw_pivot_r",
-    "jaw_angle_l",
-    "jaw_angle_r",
-    "forehead",
-    "temple_l",
-    "temple_r",
-    "neck_base",
-];
-
 /// The bundled default rig (25 actuators of the default head).
 pub const DEFAULT_RIG_RON: &str = include_str!("../../../assets/rig/default.rig.ron");
 
@@ -133,6 +95,15 @@ pub enum Region {
     Mouth,
     Jaw,
     Neck,
+}
+
+/// Side of the mouth slot a linear muscle is restricted to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Lip {
+    /// Upper lip and everything above the mouth slot.
+    Upper,
+    /// Lower lip, chin and everything below the mouth slot.
+    Lower,
 }
 
 /// Which rigid part a [`MuscleModel::Rigid`] actuator moves (the app animates it).
@@ -229,6 +200,10 @@ pub enum MuscleModel {
         /// back of the head and the mouth interior still), metres.
         #[serde(default)]
         max_depth_m: Option<f32>,
+        /// Restricts the muscle to one side of the mouth slot (the split that the rig's
+        /// [`MuscleModel::JawRotation`] defines), e.g. an upper-lip raiser never drags the lower lip.
+        #[serde(default)]
+        lip: Option<Lip>,
     },
     /// Sphincter (orbicularis oris / oculi): skin inside an ellipse (in the X-Y plane, seen
     /// from the front) contracts toward its centre; `pucker_m` pushes it forward (+Z).
@@ -252,8 +227,9 @@ pub enum MuscleModel {
     /// The jaw: lower face rotates about the axis through the two pivots (opening = +travel
     /// moves the chin down). The weight is 1 below the mouth slot (lower lip, chin, lower jaw),
     /// 0 above it (upper lip and up), with a transition band that is `slot_half_m` wide at the
-    /// mouth and widens to `cheek_band_m` toward the pivots; it fades to 0 behind
-    /// `back_limit` (over `back_fade_m`) and down the neck from `chin` to `neck`.
+    /// mouth and widens to `cheek_band_m` toward the pivots; it fades to 0 toward the back
+    /// (behind `jaw_angle`, over `back_fade_m`) and below the lower border of the jaw (the line
+    /// `chin`–`jaw_angle`) down to the height of `neck`.
     JawRotation {
         pivot_l: Anchor,
         pivot_r: Anchor,
@@ -267,9 +243,9 @@ pub enum MuscleModel {
         slot_half_m: f32,
         /// Half-height of the weight transition at the pivots (across the cheeks), metres.
         cheek_band_m: f32,
-        /// Skin behind this point's Z does not move with the jaw.
-        back_limit: Anchor,
-        /// Fade length forward of `back_limit`, metres.
+        /// Angle of the jaw (gonion) on either side (|x| is used); skin behind its Z stays still.
+        jaw_angle: Anchor,
+        /// Fade length forward of `jaw_angle`, metres.
         back_fade_m: f32,
         /// Lower border of the jaw (full weight down to here).
         chin: Anchor,
@@ -329,7 +305,7 @@ impl MuscleModel {
                 lower_lip,
                 corner_l,
                 corner_r,
-                back_limit,
+                jaw_angle,
                 chin,
                 neck,
                 ..
@@ -340,7 +316,7 @@ impl MuscleModel {
                 ("lower_lip", lower_lip),
                 ("corner_l", corner_l),
                 ("corner_r", corner_r),
-                ("back_limit", back_limit),
+                ("jaw_angle", jaw_angle),
                 ("chin", chin),
                 ("neck", neck),
             ],
@@ -542,7 +518,8 @@ impl Rig {
     }
 
     /// Semantic checks: unique names and channels, channels in range, `min_norm < max_norm`,
-    /// finite parameters, and only standard landmarks.
+    /// finite parameters, and only the standard landmarks
+    /// ([`crate::landmarks::REQUIRED`]).
     pub fn validate(&self, origin_name: &str) -> Result<(), RigError> {
         let invalid = |a: &Actuator, message: String| RigError::Invalid {
             origin: origin_name.to_owned(),
@@ -553,6 +530,17 @@ impl Rig {
             return Err(RigError::InvalidRig {
                 origin: origin_name.to_owned(),
                 message: "the rig has no actuators".to_owned(),
+            });
+        }
+        let jaws = self
+            .actuators
+            .iter()
+            .filter(|a| matches!(a.model, MuscleModel::JawRotation { .. }))
+            .count();
+        if jaws > 1 {
+            return Err(RigError::InvalidRig {
+                origin: origin_name.to_owned(),
+                message: format!("the rig has {jaws} JawRotation actuators; at most one is allowed"),
             });
         }
         let mut names = BTreeSet::new();
@@ -604,7 +592,7 @@ impl Rig {
             }
             for (field, anchor) in a.model.anchors() {
                 for name in anchor.landmark_names() {
-                    if !STANDARD_LANDMARKS.contains(&name) {
+                    if !crate::landmarks::REQUIRED.contains(&name) {
                         return Err(invalid(
                             a,
                             format!("{field}: unknown landmark `{name}`"),
@@ -613,6 +601,19 @@ impl Rig {
                 }
             }
             a.model.validate().map_err(|m| invalid(a, m))?;
+            if let MuscleModel::Linear { lip: Some(_), .. } = a.model {
+                let has_jaw = self
+                    .actuators
+                    .iter()
+                    .any(|b| matches!(b.model, MuscleModel::JawRotation { .. }));
+                if !has_jaw {
+                    return Err(invalid(
+                        a,
+                        "`lip` needs a JawRotation actuator in the rig (it defines the mouth slot)"
+                            .to_owned(),
+                    ));
+                }
+            }
         }
         Ok(())
     }

@@ -1,0 +1,289 @@
+//! `UiPlugin`: the motor panel, the link panel and the emergency stop.
+//!
+//! Each panel first computes a plain view-model from the resources, then draws it in a `*_ui`
+//! function.
+
+use super::camera::PointerOverUi;
+use super::face::FaceRig;
+use super::link::{DisplayPose, Link, LinkRequest, Source};
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
+use facetwin_link::LinkState;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static HIDDEN: AtomicBool = AtomicBool::new(false);
+
+/// Hides all panels (for clean renders).
+pub fn set_hidden(hidden: bool) {
+    HIDDEN.store(hidden, Ordering::Relaxed);
+}
+
+/// The key that triggers the emergency stop.
+pub const ESTOP_KEY: KeyCode = KeyCode::Escape;
+
+pub struct UiPlugin;
+
+impl Plugin for UiPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<LinkPanelState>()
+            .add_systems(EguiPrimaryContextPass, panels)
+            .add_systems(Update, estop_key);
+    }
+}
+
+/// Channel groups by face region, by channel name prefix.
+pub const REGIONS: [(&str, &[&str]); 6] = [
+    ("Brows", &["frontalis", "corrugator"]),
+    ("Eyes", &["levator_palpebrae", "orbicularis_oculi", "eyes_"]),
+    ("Cheeks", &["levator_labii", "zygomaticus"]),
+    ("Mouth", &["risorius", "depressor", "mentalis", "orbicularis_oris"]),
+    ("Jaw", &["jaw"]),
+    ("Neck", &["neck"]),
+];
+
+/// One row of the motor panel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MotorRow {
+    pub index: usize,
+    pub name: String,
+    pub commanded: f32,
+    pub measured: Option<f32>,
+    pub current_ma: Option<i16>,
+    pub temperature_c: Option<f32>,
+    pub faults: u8,
+    pub limits: (f32, f32),
+}
+
+/// The motor panel's view-model.
+pub fn motor_rows(link: &Link) -> Vec<MotorRow> {
+    let tel = link.view.telemetry;
+    link.channel_names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let c = tel.and_then(|t| t.channels().get(i).copied());
+            MotorRow {
+                index: i,
+                name: name.clone(),
+                commanded: link.desired.get(i).copied().unwrap_or(0.0),
+                measured: c.map(|c| c.position_norm()),
+                current_ma: c.map(|c| c.current_ma),
+                temperature_c: c.map(|c| c.temperature_c()),
+                faults: c.map_or(0, |c| c.faults),
+                limits: link.limits.get(i).copied().unwrap_or((-1.0, 1.0)),
+            }
+        })
+        .collect()
+}
+
+#[derive(Resource, Default)]
+pub struct LinkPanelState {
+    ports: Vec<String>,
+    port: String,
+    baud: u32,
+    refreshed: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn panels(
+    mut contexts: EguiContexts,
+    mut link: ResMut<Link>,
+    mut requests: MessageWriter<LinkRequest>,
+    mut panel: ResMut<LinkPanelState>,
+    mut over_ui: ResMut<PointerOverUi>,
+    pose: Res<DisplayPose>,
+    rig: Option<ResMut<FaceRig>>,
+    diagnostics: Res<Time>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    if HIDDEN.load(Ordering::Relaxed) {
+        over_ui.0 = false;
+        return Ok(());
+    }
+    let rows = motor_rows(&link);
+    let mut changed = false;
+    egui::SidePanel::left("motors").default_width(360.0).show(ctx, |ui| {
+        changed = motor_panel_ui(ui, &rows, &mut link.desired);
+        ui.separator();
+        ui.horizontal(|ui| {
+            if ui.button("Neutral").clicked() {
+                requests.write(LinkRequest::Neutral);
+            }
+            let torque = link.torque;
+            if ui.button(if torque { "Relax all (torque off)" } else { "Torque on" }).clicked() {
+                requests.write(LinkRequest::Torque(!torque));
+            }
+        });
+    });
+    if changed {
+        let d = link.desired.clone();
+        link.link.set_desired(&d);
+    }
+    egui::SidePanel::right("link").default_width(300.0).show(ctx, |ui| {
+        link_panel_ui(ui, &link, &mut panel, &mut requests, &pose, diagnostics.delta_secs());
+        ui.separator();
+        if let Some(mut rig) = rig {
+            let mut show = rig.show_muscles;
+            if ui.checkbox(&mut show, "Show muscles").changed() {
+                rig.show_muscles = show;
+            }
+        }
+    });
+    over_ui.0 = ctx.is_pointer_over_area() || ctx.wants_pointer_input();
+    Ok(())
+}
+
+/// Draws the 25 sliders grouped by region. Returns whether the designer moved one.
+pub fn motor_panel_ui(ui: &mut egui::Ui, rows: &[MotorRow], desired: &mut [f32]) -> bool {
+    let mut changed = false;
+    ui.heading("Motors");
+    ui.label("slider = commanded · bar = measured (telemetry)");
+    egui::ScrollArea::vertical().max_height(ui.available_height() - 40.0).show(ui, |ui| {
+        for (region, prefixes) in REGIONS {
+            egui::CollapsingHeader::new(region).default_open(true).show(ui, |ui| {
+                for row in rows.iter().filter(|r| prefixes.iter().any(|p| r.name.starts_with(p))) {
+                    let Some(value) = desired.get_mut(row.index) else { continue };
+                    ui.horizontal(|ui| {
+                        let label = row.name.replace('_', " ");
+                        ui.add_sized([150.0, 16.0], egui::Label::new(egui::RichText::new(label).small()).truncate());
+                        let r = ui.add(egui::Slider::new(value, row.limits.0..=row.limits.1).show_value(false));
+                        changed |= r.changed();
+                    });
+                    ui.horizontal(|ui| {
+                        ui.add_space(150.0);
+                        let m = row.measured.unwrap_or(0.0);
+                        let span = (row.limits.1 - row.limits.0).max(1e-3);
+                        let frac = ((m - row.limits.0) / span).clamp(0.0, 1.0);
+                        ui.add(egui::ProgressBar::new(frac).desired_width(110.0).desired_height(6.0));
+                        let faults = if row.faults != 0 { format!(" ⚠{:#04x}", row.faults) } else { String::new() };
+                        let text = format!(
+                            "{:+.2} {:>4}mA {:>4.0}°C{faults}",
+                            m,
+                            row.current_ma.unwrap_or(0),
+                            row.temperature_c.unwrap_or(0.0)
+                        );
+                        let color = if row.faults != 0 { egui::Color32::LIGHT_RED } else { egui::Color32::GRAY };
+                        ui.label(egui::RichText::new(text).small().monospace().color(color));
+                    });
+                }
+            });
+        }
+    });
+    changed
+}
+
+fn link_panel_ui(
+    ui: &mut egui::Ui,
+    link: &Link,
+    panel: &mut LinkPanelState,
+    requests: &mut MessageWriter<LinkRequest>,
+    pose: &DisplayPose,
+    frame_s: f32,
+) {
+    ui.heading("Link");
+    let big = egui::Button::new(egui::RichText::new("EMERGENCY STOP  (Esc)").strong().size(18.0).color(egui::Color32::WHITE))
+        .fill(egui::Color32::from_rgb(190, 20, 20))
+        .min_size(egui::vec2(ui.available_width(), 40.0));
+    if ui.add(big).clicked() {
+        requests.write(LinkRequest::EmergencyStop);
+    }
+    if ui.button("Clear faults / release e-stop").clicked() {
+        requests.write(LinkRequest::ClearFaults);
+    }
+    ui.separator();
+    ui.label(format!("source: {}", link.source.label()));
+    let (text, color) = match &link.view.state {
+        LinkState::Connected => ("connected".to_string(), egui::Color32::LIGHT_GREEN),
+        LinkState::Disconnected { reason } => (format!("disconnected: {reason}"), egui::Color32::LIGHT_RED),
+        other => (format!("{other:?}"), egui::Color32::YELLOW),
+    };
+    ui.colored_label(color, text);
+    if let Some(w) = &link.warning {
+        ui.colored_label(egui::Color32::from_rgb(255, 170, 60), format!("⚠ {w}"));
+    }
+    if link.view.handing_over || pose.converging {
+        ui.label("handover: ramping at ≤ 1 % of travel per step");
+    }
+    if !panel.refreshed {
+        panel.refreshed = true;
+        panel.baud = 1_000_000;
+        panel.ports = list_ports();
+        if panel.port.is_empty() {
+            panel.port = panel.ports.first().cloned().unwrap_or_else(|| "/tmp/facetwin-head".into());
+        }
+    }
+    ui.horizontal(|ui| {
+        if ui.button("Simulated head").clicked() {
+            requests.write(LinkRequest::Switch(Source::Simulated));
+        }
+    });
+    ui.horizontal(|ui| {
+        egui::ComboBox::from_id_salt("port").selected_text(panel.port.clone()).width(170.0).show_ui(ui, |ui| {
+            for p in panel.ports.clone() {
+                ui.selectable_value(&mut panel.port, p.clone(), p);
+            }
+        });
+        if ui.button("⟳").on_hover_text("refresh the port list").clicked() {
+            panel.ports = list_ports();
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.label("path");
+        ui.text_edit_singleline(&mut panel.port);
+    });
+    ui.horizontal(|ui| {
+        ui.label("baud");
+        ui.add(egui::DragValue::new(&mut panel.baud).range(9600..=4_000_000));
+    });
+    ui.horizontal(|ui| {
+        if ui.button("Connect serial").clicked() {
+            requests.write(LinkRequest::Switch(Source::Serial { port: panel.port.clone(), baud: panel.baud }));
+        }
+        if ui.button("Mirror").on_hover_text("follow the head's telemetry, send nothing").clicked() {
+            requests.write(LinkRequest::Switch(Source::Mirror { port: panel.port.clone(), baud: panel.baud }));
+        }
+    });
+    ui.separator();
+    let s = &link.view.stats;
+    egui::Grid::new("stats").num_columns(2).show(ui, |ui| {
+        ui.label("frames out/s");
+        ui.label(format!("{:.0}", s.out_per_s));
+        ui.end_row();
+        ui.label("telemetry/s");
+        ui.label(format!("{:.0}", s.telemetry_per_s));
+        ui.end_row();
+        ui.label("decode errors");
+        ui.label(format!("{} (crc {})", s.decoder.errors(), s.decoder.crc));
+        ui.end_row();
+        ui.label("rejected / clamped");
+        ui.label(format!("{} / {}", s.rejected, s.clamped));
+        ui.end_row();
+        ui.label("round trip p50/p99");
+        let p = |q| s.rtt_percentile_us(q).map_or("-".into(), |u| format!("{:.2}", f64::from(u) / 1e3));
+        ui.label(format!("{} / {} ms", p(50.0), p(99.0)));
+        ui.end_row();
+        ui.label("frame time");
+        ui.label(format!("{:.1} ms", frame_s * 1e3));
+        ui.end_row();
+    });
+    if let Some(info) = link.view.info {
+        ui.label(format!(
+            "head {:#010x} fw {}.{}.{} · {} channels",
+            info.head_id, info.firmware[0], info.firmware[1], info.firmware[2], info.channel_count
+        ));
+    }
+}
+
+fn list_ports() -> Vec<String> {
+    let mut v: Vec<String> = facetwin_link::list_ports().map(|p| p.into_iter().map(|i| i.port_name).collect()).unwrap_or_default();
+    if std::path::Path::new("/tmp/facetwin-head").exists() {
+        v.insert(0, "/tmp/facetwin-head".into());
+    }
+    v
+}
+
+fn estop_key(keys: Res<ButtonInput<KeyCode>>, mut requests: MessageWriter<LinkRequest>) {
+    if keys.just_pressed(ESTOP_KEY) {
+        requests.write(LinkRequest::EmergencyStop);
+    }
+}
