@@ -14,6 +14,9 @@ pub struct ChannelSpec {
     /// Where the safe state returns to.
     #[serde(default)]
     pub neutral_norm: f32,
+    /// A linkage that pushes and pulls (jaw, eyes, lids, neck) rather than a tension-only tendon.
+    #[serde(default)]
+    pub bidirectional: bool,
     /// Motor model parameters; the default micro-motor when absent.
     #[serde(default)]
     pub motor: Option<ChannelParams>,
@@ -94,6 +97,7 @@ impl HeadConfig {
                     min_norm,
                     max_norm,
                     neutral_norm: 0.0,
+                    bidirectional: min_norm < -0.5 || name == "jaw",
                     motor: None,
                 })
                 .collect(),

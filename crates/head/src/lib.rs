@@ -13,7 +13,7 @@ mod config;
 
 pub use config::{ChannelSpec, ConfigError, DEFAULT_CHANNELS, HeadConfig};
 
-use facetwin_motor::{Channel, ChannelParams, ChannelState, Fault};
+use facetwin_motor::{Channel, ChannelKind, ChannelState, Fault};
 use facetwin_protocol::{
     self as proto, ChannelConfig, ChannelInfo, ChannelTelemetry, Decoder, DecoderStats, ErrorCode,
     FaultKind, Frame, HeadInfo, MAX_CHANNELS, MAX_RAW_FRAME, MAX_WIRE_FRAME, Message, MsgType,
@@ -61,14 +61,16 @@ pub struct VirtualHead {
 
 impl VirtualHead {
     pub fn new(config: HeadConfig) -> Self {
-        let default_params = ChannelParams::default();
         let channels: Vec<Channel> = config
             .channels
             .iter()
             .enumerate()
             .map(|(i, spec)| {
-                let params = spec.motor.as_ref().unwrap_or(&default_params);
-                let mut ch = Channel::new(params, config.seed.wrapping_add(i as u64));
+                let mut params = spec.motor.clone().unwrap_or_default();
+                if spec.bidirectional {
+                    params.kind = ChannelKind::Bidirectional;
+                }
+                let mut ch = Channel::new(&params, config.seed.wrapping_add(i as u64));
                 let mut c = ch.config();
                 c.min_norm = spec.min_norm;
                 c.max_norm = spec.max_norm;
@@ -141,6 +143,20 @@ impl VirtualHead {
 
     pub fn watchdog_tripped(&self) -> bool {
         self.watchdog_tripped
+    }
+
+    /// Brings a freshly powered head to `positions_norm` the way firmware would: torque on,
+    /// drive there, settle (half a second of simulated time). Used so a newly started
+    /// simulated head continues from the pose a real head was in.
+    pub fn set_positions(&mut self, positions_norm: &[f32]) {
+        for (ch, &p) in self.channels.iter_mut().zip(positions_norm) {
+            let c = ch.config();
+            ch.set_torque(true);
+            ch.set_target(if p.is_finite() { p.clamp(c.min_norm, c.max_norm) } else { 0.0 }, 0.0);
+        }
+        self.advance(0.5);
+        self.output.clear();
+        self.last_faults = [0; MAX_CHANNELS];
     }
 
     /// Injects a fault directly (tests, scenes); the protocol way is `InjectFault`.
@@ -491,7 +507,7 @@ impl VirtualHead {
     pub fn channel_info(&self, i: usize) -> Option<ChannelInfo> {
         let ch = self.channels.get(i)?;
         let spec = &self.config.channels[i];
-        let travel_mm = spec.motor.as_ref().map_or(ChannelParams::default().travel_mm, |p| p.travel_mm);
+        let travel_mm = self.channels[i].params().spool.travel_mm;
         Some(ChannelInfo {
             config: wire_config(i as u8, &ch.config(), &self.power_up[i]),
             neutral_q15: norm_to_q15(spec.neutral_norm),

@@ -6,10 +6,11 @@
 
 use crate::transport::{LinkError, Transport};
 use facetwin_protocol::{
-    self as proto, ChannelInfo, Decoder, DecoderStats, ErrorCode, Frame, HeadInfo, MAX_CHANNELS,
+    ChannelInfo, Decoder, DecoderStats, ErrorCode, Frame, HeadInfo, MAX_CHANNELS,
     MAX_WIRE_FRAME, Message, MsgType, PROTOCOL_VERSION, Targets, Telemetry, encode_frame,
     q15_to_norm,
 };
+use facetwin_protocol::status as proto_status;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -201,6 +202,10 @@ pub struct HostCore {
     desired: Vec<f32>,
     outbox: VecDeque<Message>,
     rate_window: (Duration, u64, u64, u64),
+    /// Last time any frame (valid or not) completed: the line is alive.
+    last_heard: Duration,
+    last_torque_send: Duration,
+    last_info_request: Duration,
     view: HeadView,
     rx: Vec<u8>,
 }
@@ -231,6 +236,9 @@ impl HostCore {
             desired: Vec::new(),
             outbox: VecDeque::new(),
             rate_window: (Duration::ZERO, 0, 0, 0),
+            last_heard: Duration::ZERO,
+            last_torque_send: Duration::ZERO,
+            last_info_request: Duration::ZERO,
             view: HeadView::default(),
             rx: vec![0u8; 4096],
         }
@@ -316,6 +324,7 @@ impl HostCore {
             return;
         }
         let mut frames: Vec<Frame> = Vec::new();
+        let mut completed = 0u32;
         let mut failed = None;
         if let Some(t) = self.transport.as_mut() {
             // Drain what is there now; bounded so a flood cannot starve the command clock.
@@ -325,6 +334,7 @@ impl HostCore {
                     Ok(n) => {
                         let decoder = &mut self.decoder;
                         decoder.feed(&self.rx[..n], |r| {
+                            completed += 1;
                             if let Ok(f) = r {
                                 frames.push(f);
                             }
@@ -338,6 +348,9 @@ impl HostCore {
             }
         }
         self.view.stats.decoder = *self.decoder.stats();
+        if completed > 0 {
+            self.last_heard = now;
+        }
         for f in frames {
             self.handle(f, now);
         }
@@ -390,7 +403,9 @@ impl HostCore {
                 self.disconnect("no telemetry after handshake".into(), now);
             }
             LinkState::Connected => {
-                let last = self.view.telemetry_at.unwrap_or(self.state_since);
+                // Frames that arrive damaged still prove the line is alive: a noisy link is
+                // degraded (and counted), a silent one is gone.
+                let last = self.last_heard.max(self.state_since);
                 if now.saturating_sub(last) > self.config.silence_timeout {
                     let ms = self.config.silence_timeout.as_millis();
                     self.disconnect(format!("no telemetry for {ms} ms"), now);
@@ -528,11 +543,33 @@ impl HostCore {
         while let Some(msg) = self.outbox.pop_front() {
             self.send(&msg, now);
         }
-        if self.torque_sent != Some(self.want_torque) {
-            let n = self.view.channels.len();
-            let mask = if self.want_torque { low_mask(n) } else { 0 };
+        let n = self.view.channels.len();
+        let mask = if self.want_torque { low_mask(n) } else { 0 };
+        // Commands can be lost on a noisy line: resend torque until telemetry confirms it, and
+        // ask again for channel descriptions that never arrived.
+        let unconfirmed = self.view.telemetry.is_some_and(|t| {
+            t.torque_mask & low_mask(n) != mask && t.status & proto_status::ESTOP == 0
+        });
+        let retry = unconfirmed && now >= self.last_torque_send + Duration::from_millis(50);
+        if self.torque_sent != Some(self.want_torque) || retry {
             self.send(&Message::Torque { enable_mask: mask }, now);
             self.torque_sent = Some(self.want_torque);
+            self.last_torque_send = now;
+        }
+        if now >= self.last_info_request + Duration::from_millis(100) {
+            self.last_info_request = now;
+            let missing: Vec<u8> = self
+                .view
+                .channels
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.travel_mm == 0.0)
+                .map(|(i, _)| i as u8)
+                .take(4)
+                .collect();
+            for channel in missing {
+                self.send(&Message::GetChannelInfo { channel }, now);
+            }
         }
         self.send_targets(now);
         if let Some(period) = self.config.ping_period
@@ -752,6 +789,3 @@ fn clone_view_into(dst: &mut HeadView, src: &HeadView) {
 pub fn msg_type_name(code: u8) -> String {
     MsgType::from_u8(code).map_or_else(|| format!("{code:#04x}"), |t| format!("{t:?}"))
 }
-
-/// Re-export for callers that build raw commands.
-pub use proto::FaultKind;

@@ -76,6 +76,7 @@ struct Consts {
     r_alpha: f64,
     r_tref: f64,
     kt: f64,
+    inv_kt: f64,
     ke: f64,
     inv_j: f64,
     /// Load-independent Coulomb friction at the motor shaft (motor + gearhead).
@@ -90,6 +91,7 @@ struct Consts {
     r_m: f64,
     travel_m: f64,
     norm_per_out_rad: f64,
+    out_rad_per_norm: f64,
     motor_rad_per_norm: f64,
     k_n_per_m: f64,
     f0: f64,
@@ -104,6 +106,7 @@ struct Consts {
     enc_margin: f64,
     ff_v: f64,
     ff_a: f64,
+    ff_load: f64,
     observer_w: f64,
     current_w: f64,
     amax: f64,
@@ -152,6 +155,7 @@ impl Consts {
             r_alpha: m.resistance_temp_coeff_per_k,
             r_tref: m.resistance_ref_temp_c,
             kt: m.torque_constant_nm_per_a,
+            inv_kt: 1.0 / m.torque_constant_nm_per_a,
             ke: m.back_emf_v_s_per_rad,
             inv_j: 1.0 / m.rotor_inertia_kg_m2,
             coulomb: m.friction_torque_nm + g.output_friction_nm / n,
@@ -164,6 +168,7 @@ impl Consts {
             r_m,
             travel_m,
             norm_per_out_rad,
+            out_rad_per_norm: 1.0 / norm_per_out_rad,
             motor_rad_per_norm: n / norm_per_out_rad,
             k_n_per_m: p.skin.stiffness_n_per_mm * 1e3,
             f0: p.skin.preload_n,
@@ -179,6 +184,7 @@ impl Consts {
             enc_margin: pr.encoder_jump_margin_counts,
             ff_v: p.controller.ff_velocity_a_s_per_norm,
             ff_a: p.controller.ff_accel_a_s2_per_norm,
+            ff_load: p.controller.ff_load_gain,
             observer_w: TAU * p.controller.velocity_observer_hz,
             current_w: TAU * p.controller.current_loop_hz,
             amax: p.controller.max_accel_norm_s2,
@@ -230,7 +236,7 @@ impl Consts {
     fn expected_load_current(&self, x_abs: f64) -> f64 {
         let x = x_abs * self.travel_m;
         let f = self.k_n_per_m * x + self.f0 * (x * self.inv_sp_m).min(1.0);
-        f * self.r_m * self.inv_n / self.kt
+        f * self.r_m * self.inv_n * self.inv_kt
     }
 }
 
@@ -511,8 +517,8 @@ impl Channel {
 
     /// Starts a smooth move of the setpoint from where it is now (position
     /// and velocity) to `target_norm`, arriving after `time_to_target_s`
-    /// (0 = as fast as the velocity and acceleration limits allow; the time
-    /// is stretched if the limits require it). The target is clamped to
+    /// (stretched if the velocity limit requires it; 0 = as fast as the
+    /// velocity limit and the profile acceleration limit allow). The target is clamped to
     /// `[min_norm, max_norm]`; returns true when it was clamped (or, for a
     /// non-finite target, ignored). Targets arriving at a steady rate with
     /// `time_to_target_s` up to 1.5x their spacing are treated as a stream:
@@ -527,7 +533,11 @@ impl Channel {
         let tgt = req.clamp(self.min, self.max);
         let clamped = tgt != req;
         let dur = f64::from(time_to_target_s);
-        let dur = if dur.is_finite() && dur > 0.0 { dur } else { 0.0 };
+        let dur = if dur.is_finite() && dur > 0.0 {
+            dur
+        } else {
+            0.0
+        };
         if self.torque_on {
             self.plan(tgt, dur);
         } else {
@@ -578,10 +588,13 @@ impl Channel {
             self.sp_a = 0.0;
             return;
         }
+        // The acceleration limit only shapes moves "as fast as allowed"; a
+        // requested time is honoured unless the velocity limit forbids it.
+        let amax_eff = if dur_req > 0.0 { f64::INFINITY } else { amax };
         let (mut c2, mut c3) = hermite(d, v0, v1, dur);
         for _ in 0..16 {
             let (vpk, apk) = hermite_peaks(v0, v1, c2, c3, dur);
-            let scale = (vpk / vmax).max((apk / amax).sqrt());
+            let scale = (vpk / vmax).max((apk / amax_eff).sqrt());
             if scale <= 1.0 + 1e-9 {
                 break;
             }
@@ -816,9 +829,11 @@ impl Channel {
 
         // --- Controller and bridge.
         let r_w = self.k.r_ref * (1.0 + self.k.r_alpha * (self.temp_c - self.k.r_tref));
+        // Off the controller's dependency chain.
+        let inv_r = 1.0 / r_w;
         let (v_bridge, i) = if self.torque_on {
             let v = self.control(r_w, supply_v);
-            (v, (v - self.k.ke * self.omega_m) / r_w)
+            (v, (v - self.k.ke * self.omega_m) * inv_r)
         } else {
             (0.0, 0.0)
         };
@@ -918,7 +933,7 @@ impl Channel {
         let ilim = self.ilim;
         let e = self.sp - self.meas;
         let e_dot = self.sp_v - self.v_hat;
-        let i_ff = k.ff_v * self.sp_v + k.ff_a * self.sp_a;
+        let i_ff = k.ff_v * self.sp_v + k.ff_a * self.sp_a + self.load_feedforward();
         let i_unsat = i_ff + self.kp * e + self.ki * self.integ + self.kd * e_dot;
         let i_cmd = i_unsat.clamp(-ilim, ilim);
         // Conditional integration (anti-windup).
@@ -940,6 +955,30 @@ impl Channel {
             self.v_int = (self.v_int + self.dtc.cur_g * r_w * i_err).clamp(-supply_v, supply_v);
         }
         v
+    }
+
+    /// Model-based feed-forward of the skin load and the gearbox losses at
+    /// the setpoint (the firmware's calibrated copy of the nominal skin
+    /// model, scaled by `ff_load_gain`), A.
+    #[inline]
+    fn load_feedforward(&self) -> f64 {
+        let k = &self.k;
+        if k.ff_load == 0.0 {
+            return 0.0;
+        }
+        let (mut f, _) = k.skin_force(self.sp * k.out_rad_per_norm);
+        if k.tendon {
+            f = f.max(0.0);
+        }
+        let tau_l = f * k.r_m * k.inv_n;
+        // Blend the direction-dependent terms in over +-0.1 norm/s.
+        let w = (self.sp_v * 10.0).clamp(-1.0, 1.0);
+        let eff = if w * tau_l >= 0.0 {
+            1.0 + w.abs() * k.loss_fwd
+        } else {
+            1.0 - w.abs() * k.loss_back
+        };
+        k.ff_load * (tau_l * eff + w * k.coulomb) * k.inv_kt
     }
 
     /// Rotor + gearbox (efficiency, Coulomb/viscous friction, backlash) +
@@ -1050,7 +1089,11 @@ impl Channel {
         }
         if uniform(&mut self.rng) < rate * dt {
             let mag = gmin + uniform(&mut self.rng) * (gmax - gmin);
-            off += if uniform(&mut self.rng) < 0.5 { -mag } else { mag };
+            off += if uniform(&mut self.rng) < 0.5 {
+                -mag
+            } else {
+                mag
+            };
         }
         off.round() as i64
     }

@@ -92,18 +92,27 @@
 //!    bit except `NO_LOAD` drops torque ([`FaultFlags::DROPS_TORQUE`]).
 //! 3. **Trajectory**: [`Channel::set_target`] plans a cubic Hermite segment
 //!    from the current *setpoint* and setpoint velocity to the target,
-//!    arriving after `time_to_target_s`, stretched until the peak velocity and
-//!    acceleration respect `max_velocity_norm_s` and `max_accel_norm_s2`
-//!    (`time_to_target_s = 0` ⇒ the shortest such segment). Targets that come
-//!    at a steady rate (spacing ≤ 1.5 × time-to-target) form a stream: the end
-//!    velocity of each segment is the slope of the parabola through the last
-//!    three targets, so segments join with continuous velocity and a 100 Hz
-//!    stream produces smooth motion. A per-tick rate limit guarantees the
-//!    setpoint never exceeds the velocity limit.
+//!    arriving after `time_to_target_s`; the time is stretched if the segment
+//!    would exceed `max_velocity_norm_s`. `time_to_target_s = 0` means the
+//!    shortest segment that respects the velocity limit and the profile
+//!    acceleration limit `max_accel_norm_s2`. Targets that come at a steady
+//!    rate (spacing ≤ 1.5 × time-to-target) form a stream: the end velocity of
+//!    each segment is the slope of the parabola through the last three
+//!    targets, so segments join with continuous velocity and a 100 Hz stream
+//!    with 10 ms time-to-target produces smooth motion that passes through
+//!    every target 10 ms after it was sent. When a stream stops, the setpoint
+//!    stops at the last target (one velocity step). A per-tick rate limit
+//!    guarantees the setpoint never exceeds the velocity limit.
 //! 4. **Position PID → current command**:
-//!    `i* = clamp(ff_v·v_sp + ff_a·a_sp + kp·e + ki·∫e + kd·(v_sp − v̂), ±I_lim)`
-//!    with conditional-integration anti-windup (`kp`, `ki`, `kd`, the limits
-//!    and the velocity limit are the host-settable [`ChannelConfig`]).
+//!    `i* = clamp(i_ff + kp·e + ki·∫e + kd·(v_sp − v̂), ±I_lim)` with
+//!    `e = setpoint − measured` and conditional-integration anti-windup
+//!    (`kp`, `ki`, `kd`, the limits and the velocity limit are the
+//!    host-settable [`ChannelConfig`]). The feed-forward
+//!    `i_ff = ff_v·v_sp + ff_a·a_sp + ff_load·(F(x_sp)·r/N·η(v_sp) + τ_C·sgn(v_sp))/kM`
+//!    uses the firmware's copy of the nominal skin model (gain 0.8 by
+//!    default: deliberately imperfect calibration); it matters because the
+//!    gearbox's efficiency band makes the holding current depend on the
+//!    direction of motion.
 //! 5. **Current loop**: `V = R(T)·i* + kE·ω̂ + V_I`, where `V_I` integrates the
 //!    current error at `current_loop_hz`; `V` saturates at the supply.
 //!
@@ -123,9 +132,9 @@
 //! ## Determinism and cost
 //!
 //! No wall clock, no global state, no allocation in [`Channel::step`]: the
-//! same parameters, seed and calls give bit-identical states. A tick is a few
-//! dozen floating-point operations (two divisions); [`realtime_factor`]
-//! measures the speed of a bank.
+//! same parameters, seed and calls give bit-identical states. A tick is about
+//! a hundred floating-point operations with one division (two while the skin
+//! moves on its own); [`realtime_factor`] measures the speed of a bank.
 
 mod bank;
 mod channel;

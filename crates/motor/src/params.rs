@@ -169,6 +169,9 @@ pub struct ControllerParams {
     pub ff_velocity_a_s_per_norm: f64,
     /// Acceleration feed-forward from the setpoint profile, A per (norm / s^2).
     pub ff_accel_a_s2_per_norm: f64,
+    /// Feed-forward of the nominal skin load and gearbox losses at the
+    /// setpoint (1.0 = the firmware's skin model exactly, 0 = off).
+    pub ff_load_gain: f64,
     /// Bandwidth of the encoder velocity observer (2nd-order tracking loop).
     pub velocity_observer_hz: f64,
     /// Bandwidth of the current loop's integral correction.
@@ -484,7 +487,11 @@ impl ChannelParams {
             "controller.ff_velocity_a_s_per_norm",
             c.ff_velocity_a_s_per_norm,
         )?;
-        non_negative("controller.ff_accel_a_s2_per_norm", c.ff_accel_a_s2_per_norm)?;
+        non_negative(
+            "controller.ff_accel_a_s2_per_norm",
+            c.ff_accel_a_s2_per_norm,
+        )?;
+        non_negative("controller.ff_load_gain", c.ff_load_gain)?;
         positive("controller.velocity_observer_hz", c.velocity_observer_hz)?;
         positive("controller.current_loop_hz", c.current_loop_hz)?;
         positive("controller.max_accel_norm_s2", c.max_accel_norm_s2)?;
@@ -518,7 +525,10 @@ impl ChannelParams {
             "thermal.thermal_resistance_k_per_w",
             t.thermal_resistance_k_per_w,
         )?;
-        positive("thermal.thermal_capacity_j_per_k", t.thermal_capacity_j_per_k)?;
+        positive(
+            "thermal.thermal_capacity_j_per_k",
+            t.thermal_capacity_j_per_k,
+        )?;
         finite("thermal.cutoff_c", t.cutoff_c)?;
         finite("thermal.reset_c", t.reset_c)?;
         if t.reset_c >= t.cutoff_c {
@@ -530,7 +540,10 @@ impl ChannelParams {
 
         let p = &self.protection;
         non_negative("protection.undervoltage_v", p.undervoltage_v)?;
-        fraction("protection.stall_current_fraction", p.stall_current_fraction)?;
+        fraction(
+            "protection.stall_current_fraction",
+            p.stall_current_fraction,
+        )?;
         positive("protection.stall_velocity_norm_s", p.stall_velocity_norm_s)?;
         positive("protection.stall_time_s", p.stall_time_s)?;
         positive("protection.following_error_norm", p.following_error_norm)?;

@@ -102,21 +102,28 @@ pub struct Deformer {
     affected: Vec<Vec<u32>>,
     lines: Vec<(String, V3, V3)>,
 
-    // Local vertex space: 0..n_moved can move, n_moved..n_normal only get new normals,
-    // n_normal..len only provide positions to the normal triangles.
+    // Local vertex space: 0..n_free move and are relaxed; n_free..n_moved move rigidly with
+    // their target (stiff jaw skin); n_moved..n_normal only get new normals.
     local_to_vertex: Vec<u32>,
+    n_free: usize,
     n_moved: usize,
     n_normal: usize,
     rest_local: Vec<V3>,
-    /// Relaxation graph over moved locals (CSR; neighbours outside the region are implicit zeros).
+    /// Relaxation graph of the free locals (CSR over moved locals; neighbours outside the
+    /// region count as zero displacement through `relax_b`).
     nbr_start: Vec<u32>,
     nbr: Vec<u32>,
     relax_a: Vec<f32>,
     relax_b: Vec<f32>,
-    /// Triangles (local indices) around every vertex that needs a new normal.
+    /// Triangles (local indices) with at least one moving vertex.
     tris: Vec<[u32; 3]>,
-    /// Authored rest normal minus the geometric rest normal, per normal local.
-    normal_base: Vec<V3>,
+    /// For each normal local, its triangles in `tris` (CSR).
+    inc_start: Vec<u32>,
+    inc: Vec<u32>,
+    /// For each normal local, the (constant) area-weighted normal sum of its other triangles.
+    normal_static: Vec<V3>,
+    /// Authored rest normal minus geometric rest normal, per normal local (when they differ).
+    normal_base: Option<Vec<V3>>,
 
     // Scratch (sized once).
     activations: Vec<f32>,
@@ -124,7 +131,10 @@ pub struct Deformer {
     disp: Vec<V3>,
     disp_next: Vec<V3>,
     pos: Vec<V3>,
-    acc: Vec<V3>,
+    face: Vec<V3>,
+    /// Whether the last `apply` left a deformation in its output (and which buffer that was).
+    dirty: bool,
+    last_out: usize,
 }
 
 impl Deformer {
@@ -206,19 +216,47 @@ impl Deformer {
             any |= *a != 0.0 && !matches!(k.kernel, Kernel::None);
         }
 
+        let out_id = out.positions.as_ptr() as usize;
         if !any {
-            // Fast path: rest pose, bit-exact.
-            for &v in &self.local_to_vertex[..self.n_normal] {
-                let v = v as usize;
-                out.positions[v] = self.rest.positions[v];
-                out.normals[v] = self.rest.normals[v];
+            // Fast path: rest pose, bit-exact (nothing to do if this buffer is already at rest).
+            if self.dirty || self.last_out != out_id {
+                for &v in &self.local_to_vertex[..self.n_normal] {
+                    let v = v as usize;
+                    out.positions[v] = self.rest.positions[v];
+                    out.normals[v] = self.rest.normals[v];
+                }
             }
+            self.dirty = false;
+            self.last_out = out_id;
             return;
         }
 
         self.muscles();
         self.relax();
         self.write(out);
+        self.dirty = true;
+        self.last_out = out_id;
+    }
+
+    #[doc(hidden)]
+    pub fn stats(&self) -> String {
+        format!("free {} moved {} normal {} tris {} inc {} base {}", self.n_free, self.n_moved, self.n_normal, self.tris.len(), self.inc.len(), self.normal_base.is_some())
+    }
+
+    #[doc(hidden)]
+    pub fn apply_timed(&mut self, positions_norm: &[f32], out: &mut FaceMesh) -> [std::time::Duration; 3] {
+        for (a, k) in self.activations.iter_mut().zip(&self.kernels) {
+            let raw = positions_norm.get(k.channel).copied().unwrap_or(0.0);
+            *a = raw.clamp(k.min_norm, k.max_norm);
+        }
+        let t0 = std::time::Instant::now();
+        self.muscles();
+        let t1 = std::time::Instant::now();
+        self.relax();
+        let t2 = std::time::Instant::now();
+        self.write(out);
+        let t3 = std::time::Instant::now();
+        [t1 - t0, t2 - t1, t3 - t2]
     }
 
     /// Step 1: muscle displacements into `target` (moved locals only).
@@ -269,25 +307,25 @@ impl Deformer {
     }
 
     /// Step 2: Jacobi iterations of `d_i = a_i·t_i + b_i·Σ_j d_j` (membrane energy with a soft
-    /// anchor to the muscle target), result in `disp`.
+    /// anchor to the muscle target) over the free locals, result in `disp`.
     fn relax(&mut self) {
-        let m = self.n_moved;
+        let (f, m) = (self.n_free, self.n_moved);
         self.disp[..m].copy_from_slice(&self.target[..m]);
+        self.disp_next[f..m].copy_from_slice(&self.target[f..m]);
         for _ in 0..self.settings.relax_iterations {
             let cur = &self.disp[..m];
-            let next = &mut self.disp_next[..m];
-            for (i, out) in next.iter_mut().enumerate() {
-                let start = self.nbr_start[i] as usize;
-                let end = self.nbr_start[i + 1] as usize;
+            let next = &mut self.disp_next[..f];
+            let target = &self.target[..f];
+            let ab = self.relax_a[..f].iter().zip(&self.relax_b[..f]);
+            let ranges = self.nbr_start[..=f].windows(2);
+            for (((out, t), (&a, &b)), r) in next.iter_mut().zip(target).zip(ab).zip(ranges) {
                 let mut s = [0.0f32; 3];
-                for &j in &self.nbr[start..end] {
+                for &j in &self.nbr[r[0] as usize..r[1] as usize] {
                     let d = cur[j as usize];
                     s[0] += d[0];
                     s[1] += d[1];
                     s[2] += d[2];
                 }
-                let (a, b) = (self.relax_a[i], self.relax_b[i]);
-                let t = self.target[i];
                 *out = [
                     a * t[0] + b * s[0],
                     a * t[1] + b * s[1],
@@ -298,34 +336,41 @@ impl Deformer {
         }
     }
 
-    /// Step 3: positions, then normals of the triangles around moved vertices, into `out`.
+    /// Step 3: positions, then normals of the vertices around moved ones, into `out`.
     fn write(&mut self, out: &mut FaceMesh) {
         let m = self.n_moved;
-        for k in 0..m {
-            let r = self.rest_local[k];
-            let d = self.disp[k];
-            let p = [r[0] + d[0], r[1] + d[1], r[2] + d[2]];
-            self.pos[k] = p;
-            out.positions[self.local_to_vertex[k] as usize] = p;
+        let moved = self.local_to_vertex[..m].iter();
+        for (((p, r), d), &v) in self.pos[..m]
+            .iter_mut()
+            .zip(&self.rest_local[..m])
+            .zip(&self.disp[..m])
+            .zip(moved)
+        {
+            *p = [r[0] + d[0], r[1] + d[1], r[2] + d[2]];
+            out.positions[v as usize] = *p;
         }
-        self.acc.fill([0.0; 3]);
-        for t in &self.tris {
+        for (f, t) in self.face.iter_mut().zip(&self.tris) {
             let a = self.pos[t[0] as usize];
             let b = self.pos[t[1] as usize];
             let c = self.pos[t[2] as usize];
-            let n = cross(sub(b, a), sub(c, a));
-            for &i in t {
-                let acc = &mut self.acc[i as usize];
-                acc[0] += n[0];
-                acc[1] += n[1];
-                acc[2] += n[2];
-            }
+            *f = cross(sub(b, a), sub(c, a));
         }
-        for k in 0..self.n_normal {
+        let nn = self.n_normal;
+        let ranges = self.inc_start[..=nn].windows(2);
+        for (k, (r, s)) in ranges.zip(&self.normal_static[..nn]).enumerate() {
+            let mut acc = *s;
+            for &t in &self.inc[r[0] as usize..r[1] as usize] {
+                let f = self.face[t as usize];
+                acc[0] += f[0];
+                acc[1] += f[1];
+                acc[2] += f[2];
+            }
+            let mut n = normalize_or_zero(acc);
+            if let Some(base) = &self.normal_base {
+                let b = base[k];
+                n = normalize_or_zero([b[0] + n[0], b[1] + n[1], b[2] + n[2]]);
+            }
             let v = self.local_to_vertex[k] as usize;
-            let g = normalize_or_zero(self.acc[k]);
-            let b = self.normal_base[k];
-            let n = normalize_or_zero([b[0] + g[0], b[1] + g[1], b[2] + g[2]]);
             out.normals[v] = if n == [0.0; 3] {
                 self.rest.normals[v]
             } else {
@@ -343,6 +388,8 @@ impl Deformer {
 struct JawField {
     pivot: V3,
     axis: V3,
+    upper: V3,
+    lower: V3,
     mid_y: f32,
     corner_x: f32,
     corner_y: f32,
@@ -359,25 +406,32 @@ struct JawField {
 }
 
 impl JawField {
-    /// 1 below the mouth slot (and the line from the corners to the pivots), 0 above.
+    /// 1 below the mouth slot (and the line from the corners toward the pivots), 0 above,
+    /// from the position alone.
     fn split(&self, p: V3) -> f32 {
         let ax = p[0].abs();
         let (yc, h) = if ax <= self.corner_x {
             let t = ax / self.corner_x.max(1e-6);
-            (lerp(self.mid_y, self.corner_y, t), self.slot_half)
+            (lerp(self.mid_y, self.corner_y, t * t), self.slot_half)
         } else {
             let span = (self.pivot_x - self.corner_x).max(1e-3);
             let t = ((ax - self.corner_x) / span).min(1.0);
             (
-                lerp(self.corner_y, self.pivot_y, t),
+                lerp(self.corner_y, self.pivot_y - self.cheek_band, t),
                 lerp(self.slot_half, self.cheek_band, t),
             )
         };
         smoothstep(yc + h, yc - h, p[1])
     }
 
-    fn weight(&self, p: V3) -> f32 {
-        let split = self.split(p);
+    /// Height of the slot's centre line at `x` (lips only).
+    fn slot_y(&self, x: f32) -> f32 {
+        let t = (x.abs() / self.corner_x.max(1e-6)).min(1.0);
+        lerp(self.mid_y, self.corner_y, t * t)
+    }
+
+    /// Jaw weight of a vertex at `p` whose slot split is `split`.
+    fn weight(&self, p: V3, split: f32) -> f32 {
         if split <= 0.0 {
             return 0.0;
         }
@@ -394,6 +448,72 @@ impl JawField {
         let neck = smoothstep(border - fade, border, p[1]);
         split * back * neck
     }
+}
+
+/// Per-vertex slot split (1 = lower side): by position, refined by connectivity where the lips
+/// are separate in the mesh. Around the lips, vertices reachable from the lower lip without
+/// crossing the slot are lower (1), those reachable from the upper lip upper (0). The region
+/// searched is narrowed from the corners inward until the two lips are not connected (lips that
+/// touch near the corners, or a mesh without a slot, fall back to the position split).
+fn slot_split(positions: &[V3], adjacency: &Adjacency, jaw: &JawField) -> Vec<f32> {
+    let mut split: Vec<f32> = positions.iter().map(|&p| jaw.split(p)).collect();
+    let band = (4.0 * jaw.slot_half).max(0.5 * (jaw.upper[1] - jaw.lower[1]).abs());
+    let depth = 0.4 * jaw.corner_x;
+    let front = jaw.upper[2].max(jaw.lower[2]);
+    for frac in [0.9f32, 0.8, 0.7, 0.6, 0.5, 0.4] {
+        let half_w = frac * jaw.corner_x;
+        let inside = |p: V3| {
+            p[0].abs() < half_w
+                && (p[1] - jaw.slot_y(p[0])).abs() < band
+                && p[2] > front - depth
+        };
+        let seed = |target: V3| {
+            positions
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| inside(**p))
+                .min_by(|a, b| dist2(*a.1, target).total_cmp(&dist2(*b.1, target)))
+                .map(|(i, _)| i)
+        };
+        let (Some(up), Some(lo)) = (seed(jaw.upper), seed(jaw.lower)) else {
+            return split;
+        };
+        let lower_side = flood(positions, adjacency, lo, &inside);
+        if lower_side[up] {
+            continue;
+        }
+        let upper_side = flood(positions, adjacency, up, &inside);
+        for (i, &p) in positions.iter().enumerate() {
+            let topo = if lower_side[i] {
+                1.0
+            } else if upper_side[i] {
+                0.0
+            } else {
+                continue;
+            };
+            let f = 1.0 - smoothstep(0.6 * half_w, half_w, p[0].abs());
+            split[i] = lerp(split[i], topo, f);
+        }
+        break;
+    }
+    split
+}
+
+/// Vertices reachable from `seed` through vertices satisfying `inside`.
+fn flood(positions: &[V3], adjacency: &Adjacency, seed: usize, inside: &dyn Fn(V3) -> bool) -> Vec<bool> {
+    let mut seen = vec![false; positions.len()];
+    let mut stack = vec![seed];
+    seen[seed] = true;
+    while let Some(v) = stack.pop() {
+        for &u in adjacency.neighbours(v) {
+            let u = u as usize;
+            if !seen[u] && inside(positions[u]) {
+                seen[u] = true;
+                stack.push(u);
+            }
+        }
+    }
+    seen
 }
 
 fn resolve(a: &Anchor, actuator: &str, lookup: &dyn Fn(&str) -> Option<V3>) -> Result<V3, RigError> {
@@ -457,6 +577,7 @@ fn build(
         if let MuscleModel::JawRotation {
             pivot_l,
             pivot_r,
+            mouth,
             upper_lip,
             lower_lip,
             corner_l,
@@ -472,7 +593,7 @@ fn build(
         {
             let r = |a: &Anchor| resolve(a, &act.name, lookup);
             let (pl, pr) = (r(pivot_l)?, r(pivot_r)?);
-            let (ul, ll) = (r(upper_lip)?, r(lower_lip)?);
+            let (mc, ul, ll) = (r(mouth)?, r(upper_lip)?, r(lower_lip)?);
             let (cl, cr) = (r(corner_l)?, r(corner_r)?);
             let (ja, ch, nk) = (r(jaw_angle)?, r(chin)?, r(neck)?);
             let axis = normalize_or_zero(sub(pl, pr));
@@ -486,7 +607,9 @@ fn build(
             jaw = Some(JawField {
                 pivot: scale(add(pl, pr), 0.5),
                 axis,
-                mid_y: 0.5 * (ul[1] + ll[1]),
+                upper: ul,
+                lower: ll,
+                mid_y: mc[1],
                 corner_x: 0.5 * (cl[0].abs() + cr[0].abs()),
                 corner_y: 0.5 * (cl[1] + cr[1]),
                 pivot_x: 0.5 * (pl[0].abs() + pr[0].abs()),
@@ -503,6 +626,12 @@ fn build(
             break;
         }
     }
+
+    let adjacency = Adjacency::new(n, &tris);
+    let split: Vec<f32> = match &jaw {
+        Some(j) => slot_split(&mesh.positions, &adjacency, j),
+        None => Vec::new(),
+    };
 
     // Per actuator: sparse (global vertex, displacement or weight) lists.
     enum Raw {
@@ -549,10 +678,7 @@ fn build(
                 let rs = falloff_start * len;
                 let rf = falloff_end * len;
                 let n_ins = normals[nearest_vertex(&mesh.positions, ins)];
-                let gate_jaw = match (lip, &jaw) {
-                    (Some(side), Some(j)) => Some((*side, *j)),
-                    _ => None,
-                };
+                let gate_lip = if split.is_empty() { None } else { *lip };
                 let mut entries = Vec::new();
                 for (i, &p) in mesh.positions.iter().enumerate() {
                     let op = sub(p, o);
@@ -577,8 +703,8 @@ fn build(
                         let depth = dot(sub(p, ins), n_ins).abs();
                         gate *= 1.0 - smoothstep(0.6 * dmax, *dmax, depth);
                     }
-                    if let Some((side, j)) = gate_jaw {
-                        let s = j.split(p);
+                    if let Some(side) = gate_lip {
+                        let s = split[i];
                         gate *= match side {
                             Lip::Upper => 1.0 - s,
                             Lip::Lower => s,
@@ -647,7 +773,7 @@ fn build(
                         .iter()
                         .enumerate()
                         .filter_map(|(i, &p)| {
-                            let w = j.weight(p);
+                            let w = j.weight(p, split[i]);
                             (w >= MIN_WEIGHT).then_some((i as u32, w))
                         })
                         .collect();
@@ -703,7 +829,6 @@ fn build(
     }
 
     // Skin graph.
-    let adjacency = Adjacency::new(n, &tris);
     let mut reach = vec![false; n];
     let mut jaw_w = vec![0.0f32; n];
     let mut affected: Vec<Vec<u32>> = vec![Vec::new(); rig.channel_count()];
@@ -736,38 +861,32 @@ fn build(
             }
         }
     }
-    // Normal region: vertices of triangles touching a moved vertex; normal triangles: every
-    // triangle touching the normal region.
+    // Normal region: the moved vertices and every vertex of a triangle touching one.
     let mut normal_set = moved.clone();
-    for t in &tris {
-        if t.iter().any(|&i| moved[i as usize]) {
-            for &i in t {
-                normal_set[i as usize] = true;
-            }
-        }
-    }
-    let normal_tris: Vec<[u32; 3]> = tris
-        .iter()
-        .copied()
-        .filter(|t| t.iter().any(|&i| normal_set[i as usize]))
-        .collect();
-    let mut in_tri = vec![false; n];
-    for t in &normal_tris {
+    let moving_tri = |t: &[u32; 3]| t.iter().any(|&i| moved[i as usize]);
+    for t in tris.iter().filter(|t| moving_tri(t)) {
         for &i in t {
-            in_tri[i as usize] = true;
+            normal_set[i as usize] = true;
         }
     }
+    // Stiff jaw skin (anchor ≥ 96 %) follows its target without relaxation.
+    let stiffness = |v: usize| {
+        settings.anchor_stiffness.max(1e-3) + settings.jaw_stiffness.max(0.0) * jaw_w[v]
+    };
+    let free: Vec<bool> = (0..n)
+        .map(|v| moved[v] && settings.relax_iterations > 0 && stiffness(v) < 24.0)
+        .collect();
 
-    // Local numbering: moved, then normal-only, then triangle-only (each in vertex order).
+    // Local numbering: free, anchored, normal-only (each in vertex order, for locality).
     const NONE: u32 = u32::MAX;
     let mut to_local = vec![NONE; n];
     let mut local_to_vertex = Vec::new();
     for pass in 0..3 {
         for v in 0..n {
             let take = match pass {
-                0 => moved[v],
-                1 => !moved[v] && normal_set[v],
-                _ => !normal_set[v] && in_tri[v],
+                0 => free[v],
+                1 => moved[v] && !free[v],
+                _ => normal_set[v] && !moved[v],
             };
             if take {
                 to_local[v] = local_to_vertex.len() as u32;
@@ -775,21 +894,21 @@ fn build(
             }
         }
     }
+    let n_free = free.iter().filter(|&&m| m).count();
     let n_moved = moved.iter().filter(|&&m| m).count();
-    let n_normal = normal_set.iter().filter(|&&m| m).count();
-    let n_local = local_to_vertex.len();
+    let n_normal = local_to_vertex.len();
     let rest_local: Vec<V3> = local_to_vertex
         .iter()
         .map(|&v| mesh.positions[v as usize])
         .collect();
 
-    // Relaxation CSR over moved locals.
-    let mut nbr_start = Vec::with_capacity(n_moved + 1);
+    // Relaxation CSR over the free locals.
+    let mut nbr_start = Vec::with_capacity(n_free + 1);
     let mut nbr = Vec::new();
-    let mut relax_a = Vec::with_capacity(n_moved);
-    let mut relax_b = Vec::with_capacity(n_moved);
+    let mut relax_a = Vec::with_capacity(n_free);
+    let mut relax_b = Vec::with_capacity(n_free);
     nbr_start.push(0u32);
-    for &v in &local_to_vertex[..n_moved] {
+    for &v in &local_to_vertex[..n_free] {
         let ns = adjacency.neighbours(v as usize);
         let deg = ns.len() as f32;
         for &u in ns {
@@ -803,30 +922,63 @@ fn build(
             relax_a.push(1.0);
             relax_b.push(0.0);
         } else {
-            let k = settings.anchor_stiffness.max(1e-3)
-                + settings.jaw_stiffness.max(0.0) * jaw_w[v as usize];
-            let kappa = k * deg;
+            let kappa = stiffness(v as usize) * deg;
             relax_a.push(kappa / (kappa + deg));
             relax_b.push(1.0 / (kappa + deg));
         }
     }
 
-    let tris_local: Vec<[u32; 3]> = normal_tris
-        .iter()
-        .map(|t| t.map(|i| to_local[i as usize]))
-        .collect();
-    // Geometric rest normals over exactly the triangles apply() will use.
-    let mut acc = vec![[0.0f32; 3]; n_local];
-    for t in &tris_local {
-        let [a, b, c] = t.map(|i| rest_local[i as usize]);
+    // Normals: triangles with a moving vertex are recomputed each frame; the others' (constant)
+    // contribution is summed once.
+    let mut tris_local = Vec::new();
+    let mut normal_static = vec![[0.0f32; 3]; n_normal];
+    let mut geometric_rest = vec![[0.0f32; 3]; n_normal];
+    let mut inc_count = vec![0u32; n_normal + 1];
+    for t in &tris {
+        if !t.iter().any(|&i| normal_set[i as usize]) {
+            continue;
+        }
+        let [a, b, c] = t.map(|i| mesh.positions[i as usize]);
         let fnrm = cross(sub(b, a), sub(c, a));
-        for &i in t {
-            acc[i as usize] = add(acc[i as usize], fnrm);
+        let lt = t.map(|i| to_local[i as usize]);
+        let dynamic = moving_tri(t);
+        for &l in &lt {
+            if (l as usize) < n_normal {
+                geometric_rest[l as usize] = add(geometric_rest[l as usize], fnrm);
+                if dynamic {
+                    inc_count[l as usize + 1] += 1;
+                } else {
+                    normal_static[l as usize] = add(normal_static[l as usize], fnrm);
+                }
+            }
+        }
+        if dynamic {
+            tris_local.push(lt);
         }
     }
-    let normal_base: Vec<V3> = (0..n_normal)
-        .map(|k| sub(normals[local_to_vertex[k] as usize], normalize_or_zero(acc[k])))
+    for i in 0..n_normal {
+        inc_count[i + 1] += inc_count[i];
+    }
+    let inc_start = inc_count;
+    let mut fill = inc_start.clone();
+    let mut inc = vec![0u32; inc_start[n_normal] as usize];
+    for (ti, t) in tris_local.iter().enumerate() {
+        for &l in t {
+            let slot = &mut fill[l as usize];
+            inc[*slot as usize] = ti as u32;
+            *slot += 1;
+        }
+    }
+    let base: Vec<V3> = (0..n_normal)
+        .map(|k| {
+            sub(
+                normals[local_to_vertex[k] as usize],
+                normalize_or_zero(geometric_rest[k]),
+            )
+        })
         .collect();
+    // Authored normals that are the geometric ones need no correction (saves a normalise).
+    let normal_base = base.iter().any(|b| norm(*b) > 1e-3).then_some(base);
 
     let kernels = rig
         .actuators
@@ -879,6 +1031,7 @@ fn build(
         affected,
         lines,
         local_to_vertex,
+        n_free,
         n_moved,
         n_normal,
         rest_local: rest_local.clone(),
@@ -886,13 +1039,18 @@ fn build(
         nbr,
         relax_a,
         relax_b,
+        face: vec![[0.0; 3]; tris_local.len()],
         tris: tris_local,
+        inc_start,
+        inc,
+        normal_static,
         normal_base,
         target: vec![[0.0; 3]; n_moved],
         disp: vec![[0.0; 3]; n_moved],
         disp_next: vec![[0.0; 3]; n_moved],
         pos: rest_local,
-        acc,
+        dirty: false,
+        last_out: 0,
     })
 }
 
@@ -950,6 +1108,11 @@ fn vertex_normals(positions: &[V3], tris: &[[u32; 3]]) -> Vec<V3> {
             if n == [0.0; 3] { [0.0, 0.0, 1.0] } else { n }
         })
         .collect()
+}
+
+fn dist2(a: V3, b: V3) -> f32 {
+    let d = sub(a, b);
+    dot(d, d)
 }
 
 fn nearest_vertex(positions: &[V3], p: V3) -> usize {

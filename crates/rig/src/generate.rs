@@ -25,7 +25,7 @@ pub const MOUTH_SLOT_DEPTH_M: f32 = 0.026;
 /// Linear RGBA of the skin.
 pub const SKIN_COLOR: [f32; 4] = [0.745, 0.43, 0.325, 1.0];
 /// Linear RGBA of the lips (vermilion).
-pub const LIP_COLOR: [f32; 4] = [0.52, 0.17, 0.16, 1.0];
+pub const LIP_COLOR: [f32; 4] = [0.5, 0.13, 0.12, 1.0];
 /// Linear RGBA of the mouth interior (the slot walls).
 pub const MOUTH_INTERIOR_COLOR: [f32; 4] = [0.09, 0.012, 0.014, 1.0];
 
@@ -38,14 +38,27 @@ pub struct GeneratedFace {
 
 /// Builds the default face mesh (≈ 20k–40k vertices) and its landmarks.
 pub fn generate_default_face() -> GeneratedFace {
+    let t0 = std::time::Instant::now();
     let grid = Grid::new();
     let field = grid.sample();
+    eprintln!("TIMING sample {:?} {:?}", t0.elapsed(), grid.dims());
     let (mut positions, indices) = surface_nets(&grid, &field);
+    eprintln!("TIMING nets {:?} {}", t0.elapsed(), positions.len());
     let adjacency = Adjacency::new(positions.len(), &indices);
     taubin_smooth(&mut positions, &adjacency, SMOOTH_PASSES, 0.5, -0.53);
     for p in &mut positions {
         *p = project_to_surface(*p);
     }
+    eprintln!("TIMING smooth+project {:?}", t0.elapsed());
+    let mut edit = EditMesh::new(&positions, &indices);
+    edit.decimate();
+    eprintln!("TIMING decimate {:?}", t0.elapsed());
+    for _ in 0..3 {
+        edit.flip_pass();
+        edit.relax(2);
+    }
+    eprintln!("TIMING flips/relax {:?}", t0.elapsed());
+    let (positions, indices) = edit.compact();
     let normals = vertex_normals(&positions, &indices);
     let uvs = cylindrical_uvs(&positions);
     let colors = positions.iter().map(|p| skin_color_at(V3::from(*p))).collect();
@@ -268,9 +281,9 @@ const MOUTH_HALF_GAP: f32 = 0.0011;
 /// Height of the base of the nose (subnasale).
 const NOSE_BASE_Y: f32 = -0.047;
 /// Where the neck stump is cut.
-const NECK_CUT_Y: f32 = -0.185;
+const NECK_CUT_Y: f32 = -0.175;
 /// Depth of the neck's axis.
-const NECK_Z: f32 = -0.012;
+const NECK_Z: f32 = -0.018;
 /// Left temporomandibular joint.
 const JAW_PIVOT_L: V3 = v3(0.056, -0.02, 0.014);
 
@@ -281,7 +294,7 @@ fn mouth_y(x: f32) -> f32 {
 }
 
 fn nose_tip_nominal() -> V3 {
-    v3(0.0, -0.035, 0.118)
+    v3(0.0, -0.035, 0.116)
 }
 
 /// Half-height of the palpebral fissure at the eye's centre line.
@@ -291,8 +304,10 @@ fn lid_opening_half_height() -> f32 {
 }
 
 const LID_HALF_WIDTH: f32 = 0.0148;
-const LID_HALF_HEIGHT: f32 = 0.0052;
-const LID_OPEN_OFFSET: f32 = 0.0006;
+const LID_HALF_HEIGHT: f32 = 0.0048;
+const LID_OPEN_OFFSET: f32 = 0.0003;
+/// Thickness of the lid skin over the eyeball's socket.
+const LID_THICKNESS: f32 = 0.003;
 
 /// Radius and centre offset of the two circles whose intersection is the almond-shaped fissure.
 fn lens_params() -> (f32, f32) {
@@ -327,195 +342,253 @@ fn sd_mouth_slot(p: V3) -> f32 {
 }
 
 /// Rough z of the front of the lips (for the slot's depth).
-const MOUTH_FRONT_Z: f32 = 0.097;
+const MOUTH_FRONT_Z: f32 = 0.1;
+
+/// A lip swept along x: an elliptical cross-section whose height, depth and forward position
+/// vary from the midline to the corner. `upper` selects which side of the lip line it sits on.
+fn sd_lip(p: V3, upper: bool) -> f32 {
+    let w = MOUTH_HALF_WIDTH + 0.0015;
+    let t = (p.x / w).clamp(-1.0, 1.0);
+    let s = (1.0 - t * t).max(0.0);
+    let at = t.abs();
+    let (height, depth, front) = if upper {
+        // Cupid's bow: peaks either side of a small dip at the midline.
+        let bow = 0.0011 * (-((at - 0.24) / 0.13).powi(2)).exp()
+            - 0.0005 * (-(t / 0.07).powi(2)).exp();
+        (0.0068 * s.powf(0.45) + bow, 0.0044 * s.powf(0.35) + 0.0007, 0.1012 - 0.017 * t * t)
+    } else {
+        (0.0094 * s.powf(0.55), 0.0054 * s.powf(0.4) + 0.0007, 0.1004 - 0.017 * t * t)
+    };
+    let half_h = 0.5 * height + 0.0006;
+    let line = mouth_y(p.x);
+    let yc = if upper { line + half_h - 0.0006 } else { line - half_h + 0.0006 };
+    let zc = front - depth;
+    let dy = (p.y - yc) / half_h.max(1e-4);
+    let dz = (p.z - zc) / depth.max(1e-4);
+    let d = ((dy * dy + dz * dz).sqrt() - 1.0) * half_h.min(depth).max(1e-4);
+    d.max(p.x.abs() - w)
+}
 
 fn sd_upper_lip(p: V3) -> f32 {
-    let q = p.abs_x();
-    // Two lobes either side of the midline make the cupid's bow; a tubercle in the middle.
-    let side = sd_ellipsoid(
-        rot_y(q - v3(0.0085, MOUTH_Y + 0.0043, 0.0915), 0.32),
-        v3(0.0, 0.0, 0.0),
-        v3(0.0155, 0.0048, 0.0072),
-    );
-    let mid = sd_ellipsoid(q, v3(0.0, MOUTH_Y + 0.0036, 0.0935), v3(0.0075, 0.0046, 0.0058));
-    smin(side, mid, 0.004)
+    sd_lip(p, true)
 }
 
 fn sd_lower_lip(p: V3) -> f32 {
-    let q = p.abs_x();
-    let side = sd_ellipsoid(
-        rot_y(q - v3(0.007, MOUTH_Y - 0.0052, 0.0905), 0.30),
-        v3(0.0, 0.0, 0.0),
-        v3(0.0145, 0.0058, 0.0078),
-    );
-    let mid = sd_ellipsoid(q, v3(0.0, MOUTH_Y - 0.0055, 0.0905), v3(0.011, 0.006, 0.0075));
-    smin(side, mid, 0.005)
+    sd_lip(p, false)
 }
 
 fn sdf(p: V3) -> f32 {
     let q = p.abs_x();
 
-    // --- Skull and big masses -------------------------------------------------------------
-    // Cranium.
-    let mut d = sd_ellipsoid(p, v3(0.0, 0.024, -0.014), v3(0.0735, 0.094, 0.098));
-    // Forehead fullness.
+    // --- Skull ---------------------------------------------------------------------------------
+    let mut d = sd_ellipsoid(p, v3(0.0, 0.02, -0.012), v3(0.0735, 0.095, 0.096));
+    // Broader parietal vault (a flatter, wider top than an egg).
     d = smin(
         d,
-        sd_ellipsoid(p, v3(0.0, 0.038, 0.028), v3(0.058, 0.06, 0.062)),
+        sd_ellipsoid(p, v3(0.0, 0.052, -0.018), v3(0.0715, 0.064, 0.087)),
         0.02,
     );
-    // Flatten the temples a little.
+    // Forehead.
+    d = smin(
+        d,
+        sd_ellipsoid(p, v3(0.0, 0.036, 0.03), v3(0.057, 0.062, 0.063)),
+        0.02,
+    );
+    // Temples: slightly flatter.
     d = ssub(
         d,
-        sd_ellipsoid(q, v3(0.092, 0.03, 0.045), v3(0.024, 0.03, 0.03)),
-        0.012,
+        sd_ellipsoid(q, v3(0.1, 0.028, 0.048), v3(0.03, 0.036, 0.034)),
+        0.03,
     );
-    // Midface (maxilla) under the eyes.
+
+    // --- Midface and jaw -----------------------------------------------------------------------
+    // Maxilla / midface under the eyes.
     d = smin(
         d,
-        sd_ellipsoid(p, v3(0.0, -0.034, 0.036), v3(0.055, 0.05, 0.053)),
-        0.018,
-    );
-    // Zygomatic arches and cheekbones.
-    d = smin(
-        d,
-        sd_ellipsoid(q, v3(0.049, -0.014, 0.052), v3(0.02, 0.0125, 0.021)),
-        0.014,
-    );
-    d = smin(
-        d,
-        sd_capsule(q, v3(0.055, -0.016, 0.045), v3(0.063, -0.018, 0.012), 0.008),
-        0.012,
-    );
-    // Soft cheeks.
-    d = smin(
-        d,
-        sd_ellipsoid(q, v3(0.034, -0.042, 0.066), v3(0.024, 0.026, 0.021)),
-        0.016,
-    );
-    // Lower face and mandible.
-    d = smin(
-        d,
-        sd_ellipsoid(p, v3(0.0, -0.07, 0.03), v3(0.047, 0.04, 0.05)),
+        sd_ellipsoid(p, v3(0.0, -0.036, 0.03), v3(0.054, 0.048, 0.057)),
         0.02,
     );
-    let jaw = sd_capsule(q, v3(0.0, -0.104, 0.071), v3(0.027, -0.099, 0.06), 0.0125)
-        .min(sd_capsule(q, v3(0.027, -0.099, 0.06), v3(0.05, -0.08, 0.006), 0.011))
-        .min(sd_capsule(q, v3(0.05, -0.08, 0.006), v3(0.053, -0.03, 0.004), 0.011));
-    d = smin(d, jaw, 0.016);
+    // Malar fat pads (their edge toward the nose makes the nasolabial fold) and buccal fill.
+    d = smin(
+        d,
+        sd_ellipsoid(q, v3(0.031, -0.036, 0.068), v3(0.017, 0.021, 0.014)),
+        0.012,
+    );
+    d = smin(
+        d,
+        sd_ellipsoid(q, v3(0.041, -0.06, 0.05), v3(0.015, 0.02, 0.022)),
+        0.02,
+    );
+    // Cheekbones (zygoma), soft.
+    d = smin(
+        d,
+        sd_ellipsoid(
+            rot_y(q - v3(0.047, -0.016, 0.054), -0.5),
+            v3(0.0, 0.0, 0.0),
+            v3(0.02, 0.014, 0.013),
+        ),
+        0.02,
+    );
+    // Mandible: one ellipsoid narrowing to the chin, cut below by the jaw line.
+    let mandible = sd_ellipsoid(p, v3(0.0, -0.066, 0.01), v3(0.054, 0.058, 0.082));
+    let jaw_line = {
+        // Underside of the jaw: from the chin (y -0.114 at z 0.08) up to the angle.
+        let n = v3(0.0, -1.0, -0.4).normalize();
+        (p - v3(0.0, -0.114, 0.08)).dot(n)
+    };
+    let mandible = smax(mandible, jaw_line, 0.01);
+    // Angle of the jaw.
+    let gonion = sd_ellipsoid(
+        rot_y(q - v3(0.047, -0.074, 0.006), 0.5),
+        v3(0.0, 0.0, 0.0),
+        v3(0.009, 0.014, 0.016),
+    );
+    let mandible = smin(mandible, gonion, 0.014);
+    d = smin(d, mandible, 0.02);
     // Chin.
     d = smin(
         d,
-        sd_ellipsoid(p, v3(0.0, -0.1, 0.08), v3(0.018, 0.014, 0.013)),
-        0.01,
+        sd_ellipsoid(p, v3(0.0, -0.102, 0.08), v3(0.02, 0.0125, 0.0135)),
+        0.018,
     );
     // Muzzle over the dental arch.
     d = smin(
         d,
-        sd_ellipsoid(p, v3(0.0, -0.066, 0.066), v3(0.031, 0.025, 0.027)),
-        0.012,
+        sd_ellipsoid(p, v3(0.0, -0.066, 0.066), v3(0.03, 0.025, 0.029)),
+        0.02,
     );
 
-    // --- Brows and eyes ---------------------------------------------------------------------
-    let brow = sd_cone_capsule(q, v3(0.006, 0.019, 0.09), v3(0.029, 0.025, 0.085), 0.0062, 0.006)
-        .min(sd_cone_capsule(
-            q,
-            v3(0.029, 0.025, 0.085),
-            v3(0.051, 0.019, 0.067),
-            0.006,
-            0.0045,
-        ));
-    d = smin(d, brow, 0.012);
-    // Orbit: hollow out the area in front of the eye so that it sits under the brow.
+    // Feature groups, skipped where they cannot change the value (bounding spheres).
+    if group_near(q, v3(0.03, 0.008, 0.078), 0.036, d) {
+        d = eyes_and_brows(d, p, q);
+    }
+    if group_near(p, v3(0.0, -0.028, 0.098), 0.036, d) {
+        d = nose(d, p, q);
+    }
+    if group_near(p, v3(0.0, -0.076, 0.088), 0.042, d) {
+        d = mouth(d, p, q);
+    }
+    if group_near(q, v3(0.078, -0.014, -0.008), 0.036, d) {
+        d = ears(d, p, q);
+    }
+
+    // --- Neck ----------------------------------------------------------------------------------
+    let nz = NECK_Z + 0.006 * ((-0.06 - p.y) / 0.1).clamp(0.0, 1.0);
+    let nx = p.x / 0.054;
+    let nzz = (p.z - nz) / 0.052;
+    let neck = ((nx * nx + nzz * nzz).sqrt() - 1.0) * 0.052;
+    let neck = neck.max(p.y + 0.03);
+    d = smin(d, neck, 0.016);
+    // Flat cut at the bottom of the stump.
+    d.max(NECK_CUT_Y - p.y)
+}
+
+/// Brows, orbits, lids, eye sockets and palpebral fissures.
+fn eyes_and_brows(mut d: f32, p: V3, q: V3) -> f32 {
+    // --- Brows and eyes ------------------------------------------------------------------------
+    let brow_at = |r: V3| {
+        sd_ellipsoid(
+            rot_y(r - v3(0.029, 0.022, 0.08), -0.42),
+            v3(0.0, 0.0, 0.0),
+            v3(0.025, 0.0085, 0.0105),
+        )
+    };
+    let brow = smin(brow_at(p), brow_at(p.mirror()), 0.01);
+    d = smin(d, brow, 0.016);
+    // Glabella: smooth between the brows.
+    d = smin(
+        d,
+        sd_ellipsoid(p, v3(0.0, 0.025, 0.084), v3(0.012, 0.011, 0.009)),
+        0.012,
+    );
     let e = V3::from(EYE_L);
+    // Orbit: hollow the area in front of the eye so it sits under the brow.
     d = ssub(
         d,
-        sd_ellipsoid(q, v3(e.x + 0.001, e.y + 0.0, e.z + 0.019), v3(0.019, 0.0125, 0.0085)),
-        0.009,
+        sd_ellipsoid(q, v3(e.x + 0.001, e.y + 0.001, e.z + 0.021), v3(0.019, 0.0125, 0.0085)),
+        0.011,
     );
     // Lids: a shell of skin over the eyeball, blended into the surroundings.
-    let lid_outer = sd_sphere(q, e, EYE_RADIUS_M + 0.0032);
-    d = smin(d, lid_outer, 0.005);
+    d = smin(d, sd_sphere(q, e, EYE_RADIUS_M + LID_THICKNESS + 0.0008), 0.0045);
     // Socket for the eyeball (front part only; behind it the head is solid).
     let socket = sd_sphere(q, e, EYE_RADIUS_M + 0.0008).max(e.z - 0.004 - q.z);
     d = d.max(-socket);
     // Palpebral fissure through the lid shell.
     let fissure = sd_fissure_2d(q.x - e.x, q.y - e.y).max(e.z + 0.003 - q.z);
-    d = smax(d, -fissure, 0.0012);
+    d = smax(d, -fissure, 0.0024);
+    d
+}
 
-    // --- Nose ------------------------------------------------------------------------------
+/// Bridge, tip, alae, columella and nostrils.
+fn nose(mut d: f32, p: V3, q: V3) -> f32 {
+    // --- Nose ----------------------------------------------------------------------------------
     let tip = nose_tip_nominal();
     let bridge = sd_cone_capsule(
         p,
-        v3(0.0, 0.01, 0.083),
-        v3(0.0, tip.y + 0.004, tip.z - 0.008),
-        0.0058,
-        0.0066,
+        v3(0.0, 0.004, 0.0835),
+        v3(0.0, tip.y + 0.005, tip.z - 0.0075),
+        0.0052,
+        0.006,
     );
-    d = smin(d, bridge, 0.009);
-    let nose_body = sd_ellipsoid(p, v3(0.0, -0.03, 0.097), v3(0.0115, 0.018, 0.011));
+    d = smin(d, bridge, 0.01);
+    let nose_body = sd_ellipsoid(p, v3(0.0, -0.031, 0.095), v3(0.0105, 0.017, 0.011));
     d = smin(d, nose_body, 0.008);
-    let tip_d = sd_ellipsoid(p, v3(0.0, tip.y, tip.z - 0.0085), v3(0.0088, 0.0082, 0.0088));
+    let tip_d = sd_ellipsoid(p, v3(0.0, tip.y, tip.z - 0.0082), v3(0.0078, 0.0075, 0.0082));
     d = smin(d, tip_d, 0.006);
-    let alae = sd_ellipsoid(q, v3(0.0125, NOSE_BASE_Y + 0.0055, 0.1005), v3(0.0062, 0.0056, 0.0072));
-    d = smin(d, alae, 0.005);
+    let alae = sd_ellipsoid(
+        rot_y(q - v3(0.0108, NOSE_BASE_Y + 0.005, 0.0975), -0.5),
+        v3(0.0, 0.0, 0.0),
+        v3(0.0038, 0.0047, 0.0085),
+    );
+    d = smin(d, alae, 0.0075);
     // Columella.
     d = smin(
         d,
-        sd_capsule(p, v3(0.0, NOSE_BASE_Y + 0.001, 0.1), v3(0.0, tip.y - 0.006, 0.111), 0.0032),
+        sd_capsule(p, v3(0.0, NOSE_BASE_Y + 0.0015, 0.0995), v3(0.0, tip.y - 0.006, 0.109), 0.0029),
         0.003,
     );
     // Nostrils.
     let nostril = sd_ellipsoid(
-        rot_y(q - v3(0.0068, NOSE_BASE_Y + 0.001, 0.1045), 0.35),
+        rot_y(q - v3(0.0064, NOSE_BASE_Y + 0.001, 0.1035), 0.35),
         v3(0.0, 0.0, 0.0),
-        v3(0.0032, 0.0024, 0.0052),
+        v3(0.0028, 0.0021, 0.0048),
     );
     d = ssub(d, nostril, 0.0018);
-    // Alar crease.
-    d = ssub(
-        d,
-        sd_capsule(
-            q,
-            v3(0.0185, NOSE_BASE_Y + 0.012, 0.091),
-            v3(0.0175, NOSE_BASE_Y - 0.001, 0.093),
-            0.0012,
-        ),
-        0.003,
-    );
+    d
+}
 
-    // --- Mouth -------------------------------------------------------------------------------
+/// Philtrum, lips, labiomental fold and the mouth slot.
+fn mouth(mut d: f32, p: V3, q: V3) -> f32 {
+    // --- Mouth ---------------------------------------------------------------------------------
     // Philtrum groove.
     d = ssub(
         d,
         sd_capsule(
             p,
-            v3(0.0, NOSE_BASE_Y - 0.003, 0.1018),
-            v3(0.0, MOUTH_Y + 0.008, 0.0995),
-            0.0019,
+            v3(0.0, NOSE_BASE_Y - 0.003, 0.1005),
+            v3(0.0, MOUTH_Y + 0.0085, 0.1),
+            0.0017,
         ),
         0.0028,
     );
-    d = smin(d, sd_upper_lip(p), 0.004);
-    d = smin(d, sd_lower_lip(p), 0.0045);
+    d = smin(d, sd_upper_lip(p), 0.0035);
+    d = smin(d, sd_lower_lip(p), 0.004);
     // Labiomental fold.
     d = ssub(
         d,
-        sd_capsule(q, v3(0.0, -0.0895, 0.0985), v3(0.017, -0.0875, 0.0925), 0.0032),
+        sd_capsule(q, v3(0.0, -0.0905, 0.0985), v3(0.011, -0.089, 0.095), 0.003),
         0.007,
-    );
-    // Nasolabial area: soft crease from the ala to the mouth corner.
-    d = ssub(
-        d,
-        sd_capsule(q, v3(0.021, -0.043, 0.089), v3(0.032, -0.072, 0.083), 0.0012),
-        0.006,
     );
     // The slot between the lips.
     d = d.max(-sd_mouth_slot(p));
+    d
+}
 
-    // --- Ears --------------------------------------------------------------------------------
-    let ear_c = v3(0.0775, -0.014, -0.01);
-    let eq = rot_x(rot_y(q - ear_c, -0.35), 0.22);
+/// Simple ears.
+fn ears(mut d: f32, p: V3, q: V3) -> f32 {
+    // --- Ears ----------------------------------------------------------------------------------
+    let ear_c = v3(0.0755, -0.014, -0.01);
+    let eq = rot_x(rot_y(q - ear_c, 0.3), 0.22);
     let ear_plate = sd_ellipsoid(eq, v3(0.0035, 0.0, 0.0), v3(0.0085, 0.031, 0.0185));
     let ear = ssub(
         ear_plate,
@@ -528,23 +601,22 @@ fn sdf(p: V3) -> f32 {
         0.003,
     );
     d = smin(d, ear, 0.006);
+    d
+}
 
-    // --- Neck --------------------------------------------------------------------------------
-    let nz = NECK_Z + 0.012 * ((p.y + 0.06) / 0.12).clamp(-1.0, 0.0) * -1.0;
-    let nx = p.x / 0.054;
-    let nzz = (p.z - nz) / 0.06;
-    let neck = ((nx * nx + nzz * nzz).sqrt() - 1.0) * 0.054;
-    let neck = neck.max(p.y + 0.03);
-    d = smin(d, neck, 0.03);
-    // Flat cut at the bottom of the stump.
-    d.max(NECK_CUT_Y - p.y)
+/// Margin added to the group-culling test (the primitives are approximate distances).
+const GROUP_MARGIN: f32 = 0.012;
+
+/// Whether a feature group bounded by the sphere (`c`, `r`) may change a distance `d` at `x`.
+fn group_near(x: V3, c: V3, r: f32, d: f32) -> bool {
+    (x - c).length() - r < d.abs() + GROUP_MARGIN
 }
 
 /// Skin colour at a surface point: skin, redder lips, dark mouth interior.
 fn skin_color_at(p: V3) -> [f32; 4] {
     let lips = sd_upper_lip(p).min(sd_lower_lip(p));
     // Lip weight: full inside the lip volumes, fading over ~1.2 mm.
-    let w_lip = smoothstep(0.0012, -0.0004, lips);
+    let w_lip = smoothstep(0.0011, 0.0002, lips);
     // Mouth interior: on the slot walls, deeper than ~2 mm behind the lips' front.
     let slot = sd_mouth_slot(p);
     let depth = MOUTH_FRONT_Z - 0.002 - p.z;
@@ -603,7 +675,7 @@ fn cast_inward(nominal: V3, out: V3) -> Option<V3> {
 // Grid sampling.
 
 /// Fine cell size over the face, coarse over the back and top of the head.
-const FINE_CELL: f32 = 0.00118;
+const FINE_CELL: f32 = 0.00105;
 const COARSE_CELL: f32 = 0.0029;
 const SMOOTH_PASSES: usize = 6;
 /// Side of the culling blocks, in cells.
@@ -907,6 +979,340 @@ fn surface_nets(grid: &Grid, values: &[f32]) -> (Vec<[f32; 3]>, Vec<u32>) {
     }
     (positions, indices)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Adaptive decimation: collapse edges that are short compared to a target edge-length field
+// (fine around the eyes, lips and nose, coarser over the face, coarse over the back of the
+// head), then flip edges toward Delaunay and relax vertices tangentially on the surface.
+
+/// Target edge length at `p`.
+fn target_edge(p: V3) -> f32 {
+    let e = V3::from(EYE_L);
+    let pq = p.abs_x();
+    // Hidden geometry: the back of the eye sockets and the deep mouth slot walls.
+    let in_socket = (pq - e).length() < EYE_RADIUS_M + 0.0016 && pq.z < e.z + 0.008;
+    if in_socket {
+        return EDGE_HIDDEN;
+    }
+    if sd_mouth_slot(p).abs() < 0.0012 && p.z < MOUTH_FRONT_Z - 0.009 {
+        return EDGE_HIDDEN;
+    }
+    let ell = |c: V3, r: V3| {
+        let d = pq - c;
+        v3(d.x / r.x, d.y / r.y, d.z / r.z).length()
+    };
+    let detail = [
+        ell(v3(e.x, e.y + 0.002, e.z + 0.012), v3(0.021, 0.015, 0.02)),
+        ell(v3(0.0, MOUTH_Y, 0.095), v3(0.034, 0.015, 0.03)),
+        ell(v3(0.0, -0.036, 0.105), v3(0.02, 0.018, 0.02)),
+    ]
+    .into_iter()
+    .fold(f32::MAX, f32::min);
+    let w_detail = smoothstep(1.35, 1.0, detail);
+    let face = smoothstep(0.0, 0.03, p.z - 0.02)
+        * smoothstep(0.085, 0.06, p.y)
+        * smoothstep(-0.14, -0.11, p.y)
+        * smoothstep(0.07, 0.055, pq.x);
+    let coarse = EDGE_FACE + (EDGE_BACK - EDGE_FACE) * (1.0 - face);
+    coarse + (EDGE_DETAIL - coarse) * w_detail
+}
+
+const EDGE_DETAIL: f32 = 0.0011;
+const EDGE_FACE: f32 = 0.0021;
+const EDGE_BACK: f32 = 0.0048;
+const EDGE_HIDDEN: f32 = 0.0035;
+
+#[derive(Debug)]
+struct EditMesh {
+    pos: Vec<V3>,
+    tris: Vec<[u32; 3]>,
+    tri_alive: Vec<bool>,
+    vtris: Vec<Vec<u32>>,
+    valive: Vec<bool>,
+}
+
+fn tri_normal(a: V3, b: V3, c: V3) -> V3 {
+    (b - a).cross(c - a)
+}
+
+/// 1 for an equilateral triangle, 0 for a degenerate one.
+fn tri_quality(a: V3, b: V3, c: V3) -> f32 {
+    let area2 = tri_normal(a, b, c).length();
+    let s = (b - a).dot(b - a) + (c - b).dot(c - b) + (a - c).dot(a - c);
+    if s <= 0.0 {
+        return 0.0;
+    }
+    2.0 * 3.0f32.sqrt() * area2 / s
+}
+
+impl EditMesh {
+    fn new(positions: &[[f32; 3]], indices: &[u32]) -> Self {
+        let pos: Vec<V3> = positions.iter().map(|&p| V3::from(p)).collect();
+        let tris: Vec<[u32; 3]> = indices
+            .chunks_exact(3)
+            .map(|t| [t[0], t[1], t[2]])
+            .collect();
+        let mut vtris = vec![Vec::new(); pos.len()];
+        for (i, t) in tris.iter().enumerate() {
+            for &v in t {
+                vtris[v as usize].push(i as u32);
+            }
+        }
+        Self {
+            valive: vec![true; pos.len()],
+            tri_alive: vec![true; tris.len()],
+            pos,
+            tris,
+            vtris,
+        }
+    }
+
+    fn neighbours(&self, v: u32) -> Vec<u32> {
+        let mut out: Vec<u32> = Vec::with_capacity(8);
+        for &t in &self.vtris[v as usize] {
+            for &w in &self.tris[t as usize] {
+                if w != v && !out.contains(&w) {
+                    out.push(w);
+                }
+            }
+        }
+        out
+    }
+
+    /// Triangles containing both `a` and `b`.
+    fn edge_tris(&self, a: u32, b: u32) -> Vec<u32> {
+        self.vtris[a as usize]
+            .iter()
+            .copied()
+            .filter(|&t| self.tris[t as usize].contains(&b))
+            .collect()
+    }
+
+    fn edge_key(&self, a: u32, b: u32) -> f32 {
+        let (pa, pb) = (self.pos[a as usize], self.pos[b as usize]);
+        (pa - pb).length() / target_edge((pa + pb) * 0.5)
+    }
+
+    /// Collapses `b` into `a` (at `m`) if that keeps the mesh manifold and well-shaped.
+    fn try_collapse(&mut self, a: u32, b: u32) -> bool {
+        let shared = self.edge_tris(a, b);
+        if shared.len() != 2 {
+            return false;
+        }
+        let na = self.neighbours(a);
+        let nb = self.neighbours(b);
+        let common = na.iter().filter(|v| nb.contains(v)).count();
+        if common != 2 {
+            return false;
+        }
+        if na.len() + nb.len() > 16 || na.len() <= 3 || nb.len() <= 3 {
+            return false;
+        }
+        let mid = (self.pos[a as usize] + self.pos[b as usize]) * 0.5;
+        let m = V3::from(project_to_surface(mid.into()));
+        let limit = 1.3 * target_edge(m);
+        for &v in na.iter().chain(nb.iter()) {
+            if v != a && v != b && (self.pos[v as usize] - m).length() > limit {
+                return false;
+            }
+        }
+        for &v in &[a, b] {
+            for &t in &self.vtris[v as usize] {
+                if shared.contains(&t) {
+                    continue;
+                }
+                let tri = self.tris[t as usize];
+                let old = tri.map(|w| self.pos[w as usize]);
+                let new = tri.map(|w| if w == a || w == b { m } else { self.pos[w as usize] });
+                let n0 = tri_normal(old[0], old[1], old[2]).normalize();
+                let n1 = tri_normal(new[0], new[1], new[2]).normalize();
+                if n0.dot(n1) < 0.6 || tri_quality(new[0], new[1], new[2]) < 0.2 {
+                    return false;
+                }
+            }
+        }
+        // Apply.
+        self.pos[a as usize] = m;
+        for &t in &shared {
+            self.tri_alive[t as usize] = false;
+            for w in self.tris[t as usize] {
+                self.vtris[w as usize].retain(|&x| x != t);
+            }
+        }
+        let moved = std::mem::take(&mut self.vtris[b as usize]);
+        for t in moved {
+            for w in self.tris[t as usize].iter_mut() {
+                if *w == b {
+                    *w = a;
+                }
+            }
+            self.vtris[a as usize].push(t);
+        }
+        self.valive[b as usize] = false;
+        true
+    }
+
+    fn decimate(&mut self) {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        let mut heap: BinaryHeap<Reverse<(u32, u32, u32)>> = BinaryHeap::new();
+        let push = |heap: &mut BinaryHeap<Reverse<(u32, u32, u32)>>, me: &Self, a: u32, b: u32| {
+            let k = me.edge_key(a, b);
+            if k < COLLAPSE_BELOW {
+                let (a, b) = if a < b { (a, b) } else { (b, a) };
+                heap.push(Reverse((k.to_bits(), a, b)));
+            }
+        };
+        for t in &self.tris {
+            for e in 0..3 {
+                let (a, b) = (t[e], t[(e + 1) % 3]);
+                if a < b {
+                    push(&mut heap, self, a, b);
+                }
+            }
+        }
+        while let Some(Reverse((k, a, b))) = heap.pop() {
+            if !self.valive[a as usize] || !self.valive[b as usize] {
+                continue;
+            }
+            if self.edge_key(a, b).to_bits() != k {
+                continue;
+            }
+            if self.try_collapse(a, b) {
+                for n in self.neighbours(a) {
+                    push(&mut heap, self, a, n);
+                }
+            }
+        }
+    }
+
+    /// Flips edges whose opposite angles sum to more than 180° (on nearly flat pairs).
+    fn flip_pass(&mut self) -> usize {
+        let mut flips = 0;
+        for t in 0..self.tris.len() {
+            if !self.tri_alive[t] {
+                continue;
+            }
+            for e in 0..3 {
+                if !self.tri_alive[t] {
+                    break;
+                }
+                let tri = self.tris[t];
+                let (a, b, c) = (tri[e], tri[(e + 1) % 3], tri[(e + 2) % 3]);
+                let shared = self.edge_tris(a, b);
+                if shared.len() != 2 {
+                    continue;
+                }
+                let Some(&u) = shared.iter().find(|&&s| s as usize != t) else {
+                    continue;
+                };
+                let Some(&d) = self.tris[u as usize].iter().find(|&&w| w != a && w != b) else {
+                    continue;
+                };
+                if c == d || self.neighbours(c).contains(&d) {
+                    continue;
+                }
+                let [pa, pb, pc, pd] = [a, b, c, d].map(|v| self.pos[v as usize]);
+                let angle = |o: V3, x: V3, y: V3| {
+                    let (u1, u2) = ((x - o).normalize(), (y - o).normalize());
+                    u1.dot(u2).clamp(-1.0, 1.0).acos()
+                };
+                if angle(pc, pa, pb) + angle(pd, pb, pa) <= std::f32::consts::PI + 0.05 {
+                    continue;
+                }
+                let n0 = tri_normal(pa, pb, pc).normalize();
+                let n1 = tri_normal(pb, pa, pd).normalize();
+                if n0.dot(n1) < 0.9 {
+                    continue;
+                }
+                // New triangles (a, d, c) and (d, b, c) keep the orientation.
+                let m0 = tri_normal(pa, pd, pc).normalize();
+                let m1 = tri_normal(pd, pb, pc).normalize();
+                if m0.dot(n0) < 0.8 || m1.dot(n0) < 0.8 {
+                    continue;
+                }
+                if self.neighbours(a).len() <= 3 || self.neighbours(b).len() <= 3 {
+                    continue;
+                }
+                self.tris[t] = [a, d, c];
+                self.tris[u as usize] = [d, b, c];
+                self.vtris[b as usize].retain(|&x| x as usize != t);
+                self.vtris[a as usize].retain(|&x| x != u);
+                self.vtris[d as usize].push(t as u32);
+                self.vtris[c as usize].push(u);
+                flips += 1;
+            }
+        }
+        flips
+    }
+
+    /// Moves every vertex part of the way toward the centroid of its neighbours within the
+    /// tangent plane, then back onto the surface.
+    fn relax(&mut self, passes: usize) {
+        for _ in 0..passes {
+            let mut next = self.pos.clone();
+            for v in 0..self.pos.len() {
+                if !self.valive[v] {
+                    continue;
+                }
+                let ns = self.neighbours(v as u32);
+                if ns.is_empty() {
+                    continue;
+                }
+                let mut avg = v3(0.0, 0.0, 0.0);
+                for &n in &ns {
+                    avg = avg + self.pos[n as usize];
+                }
+                avg = avg * (1.0 / ns.len() as f32);
+                let p = self.pos[v];
+                let g = sdf_gradient(p).normalize();
+                let mut mv = avg - p;
+                mv = mv - g * mv.dot(g);
+                let lim = 0.25 * target_edge(p);
+                let l = mv.length();
+                if l > lim {
+                    mv = mv * (lim / l);
+                }
+                let cand = V3::from(project_to_surface((p + mv * 0.5).into()));
+                // Keep the move only if no incident triangle flips or degenerates.
+                let ok = self.vtris[v].iter().all(|&t| {
+                    let tri = self.tris[t as usize];
+                    let old = tri.map(|w| self.pos[w as usize]);
+                    let new = tri.map(|w| if w as usize == v { cand } else { self.pos[w as usize] });
+                    let n0 = tri_normal(old[0], old[1], old[2]).normalize();
+                    let n1 = tri_normal(new[0], new[1], new[2]).normalize();
+                    n0.dot(n1) > 0.7 && tri_quality(new[0], new[1], new[2]) > 0.1
+                });
+                if ok {
+                    next[v] = cand;
+                }
+            }
+            self.pos = next;
+        }
+    }
+
+    /// Drops dead vertices and triangles.
+    fn compact(&self) -> (Vec<[f32; 3]>, Vec<u32>) {
+        let mut remap = vec![u32::MAX; self.pos.len()];
+        let mut positions = Vec::new();
+        for (v, alive) in self.valive.iter().enumerate() {
+            if *alive && !self.vtris[v].is_empty() {
+                remap[v] = positions.len() as u32;
+                positions.push(self.pos[v].into());
+            }
+        }
+        let mut indices = Vec::new();
+        for (t, tri) in self.tris.iter().enumerate() {
+            if self.tri_alive[t] {
+                indices.extend(tri.iter().map(|&w| remap[w as usize]));
+            }
+        }
+        (positions, indices)
+    }
+}
+
+/// Edges shorter than this fraction of the target length are collapsed.
+const COLLAPSE_BELOW: f32 = 0.8;
 
 // ---------------------------------------------------------------------------------------------
 // Mesh post-processing.

@@ -225,16 +225,23 @@ pub enum MuscleModel {
         max_depth_m: Option<f32>,
     },
     /// The jaw: lower face rotates about the axis through the two pivots (opening = +travel
-    /// moves the chin down). The weight is 1 below the mouth slot (lower lip, chin, lower jaw),
-    /// 0 above it (upper lip and up), with a transition band that is `slot_half_m` wide at the
-    /// mouth and widens to `cheek_band_m` toward the pivots; it fades to 0 toward the back
-    /// (behind `jaw_angle`, over `back_fade_m`) and below the lower border of the jaw (the line
-    /// `chin`–`jaw_angle`) down to the height of `neck`.
+    /// moves the chin down).
+    ///
+    /// The weight is 1 below the mouth slot (lower lip, chin, lower jaw) and 0 above it (upper
+    /// lip and up). The slot's centre line is the parabola through `mouth` and the two corners;
+    /// the transition across it is `slot_half_m` high at the lips (lips that are separate in the
+    /// mesh are also told apart by connectivity, from `upper_lip` and `lower_lip`). From the
+    /// corners the line continues toward the pivots, ending `cheek_band_m` below them, and the
+    /// transition widens to `cheek_band_m` (the cheeks stretch). The weight fades to 0 toward
+    /// the back (behind `jaw_angle`, over `back_fade_m`) and below the lower border of the jaw
+    /// (the line `chin`–`jaw_angle`) down to the height of `neck`.
     JawRotation {
         pivot_l: Anchor,
         pivot_r: Anchor,
         /// Opening angle at +1, degrees.
         max_angle_deg: f32,
+        /// Centre of the mouth slot (between the lips).
+        mouth: Anchor,
         upper_lip: Anchor,
         lower_lip: Anchor,
         corner_l: Anchor,
@@ -301,6 +308,7 @@ impl MuscleModel {
             MuscleModel::JawRotation {
                 pivot_l,
                 pivot_r,
+                mouth,
                 upper_lip,
                 lower_lip,
                 corner_l,
@@ -312,6 +320,7 @@ impl MuscleModel {
             } => vec![
                 ("pivot_l", pivot_l),
                 ("pivot_r", pivot_r),
+                ("mouth", mouth),
                 ("upper_lip", upper_lip),
                 ("lower_lip", lower_lip),
                 ("corner_l", corner_l),

@@ -1,0 +1,242 @@
+//! The host session against the virtual head: in lockstep virtual time, and over a real
+//! pseudo-terminal that disappears mid-stream.
+
+use facetwin_head::{HeadConfig, VirtualHead};
+use facetwin_link::pty::{PtyHead, PtyOptions};
+use facetwin_link::*;
+use facetwin_protocol::{Decoder, HeadInfo, MAX_WIRE_FRAME, Message, encode_frame};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn lockstep(head: VirtualHead, config: HostConfig) -> (SharedHead, HostCore) {
+    let shared = SharedHead::new(head);
+    let s = shared.clone();
+    let core = HostCore::new(Box::new(move || Ok(Box::new(s.transport()) as Box<dyn Transport>)), config);
+    (shared, core)
+}
+
+/// Runs host and head together in 1 ms virtual steps for `ms`, commands at the core's rate.
+fn run(shared: &SharedHead, core: &mut HostCore, t: &mut Duration, ms: u64) {
+    let period = 1000 / u64::from(core.config().command_rate_hz);
+    for _ in 0..ms {
+        shared.advance(0.001);
+        *t += Duration::from_millis(1);
+        core.poll(*t);
+        if t.as_millis() as u64 % period == 0 {
+            core.command_tick(*t);
+        }
+    }
+}
+
+#[test]
+fn handshake_reads_channels_and_streams_targets() {
+    let (shared, mut core) = lockstep(VirtualHead::new(HeadConfig::default_head()), HostConfig::default());
+    let mut t = Duration::ZERO;
+    let mut pose = vec![0.0; 25];
+    pose[12] = 0.7;
+    core.set_desired(&pose);
+    run(&shared, &mut core, &mut t, 50);
+    let v = core.view();
+    assert_eq!(v.state, LinkState::Connected);
+    assert_eq!(v.channels.len(), 25);
+    assert_eq!(v.channels[12].name, "zygomaticus_major_l");
+    assert_eq!(v.channels[21].min_norm, 0.0);
+    run(&shared, &mut core, &mut t, 1500);
+    let p = core.view().positions_norm().expect("telemetry")[12];
+    assert!((p - 0.7).abs() < 0.05, "measured {p}");
+    let s = &core.view().stats;
+    assert!(s.telemetry_frames > 250, "telemetry at 200 Hz: {}", s.telemetry_frames);
+    assert_eq!(s.decoder.errors(), 0);
+}
+
+#[test]
+fn handover_ramps_from_the_measured_pose_by_at_most_one_percent_per_step() {
+    // The head is somewhere (torque-on pose held from before); the designer wants another pose.
+    let mut head = VirtualHead::new(HeadConfig::default_head());
+    let mut start = vec![0.0; 25];
+    start[12] = 0.6;
+    start[21] = 0.5;
+    head.set_positions(&start);
+    let (shared, mut core) = lockstep(head, HostConfig::default());
+    let mut desired = vec![0.0; 25];
+    desired[12] = 0.1;
+    desired[0] = 0.4;
+    core.set_desired(&desired);
+    let mut t = Duration::ZERO;
+    let mut last: Option<Vec<f32>> = None;
+    let mut max_step = 0.0f32;
+    let mut first_sent = None;
+    for _ in 0..2000 {
+        run(&shared, &mut core, &mut t, 1);
+        let v = core.view();
+        if v.state != LinkState::Connected || v.sent_norm.is_empty() {
+            continue;
+        }
+        if first_sent.is_none() {
+            first_sent = Some(v.sent_norm.clone());
+        }
+        if let Some(l) = &last {
+            for (a, b) in l.iter().zip(&v.sent_norm) {
+                max_step = max_step.max((a - b).abs());
+            }
+        }
+        last = Some(v.sent_norm.clone());
+    }
+    let first = first_sent.expect("connected");
+    assert!((first[12] - 0.6).abs() < 0.02, "handover starts at the measured pose, got {}", first[12]);
+    assert!((first[21] - 0.5).abs() < 0.02);
+    assert!(max_step <= 0.01 + 1e-6, "largest command step {max_step}");
+    let end = last.expect("sent");
+    assert!((end[12] - 0.1).abs() < 1e-5 && (end[0] - 0.4).abs() < 1e-5, "reached the designer's pose");
+    assert!(core.view().events.iter().any(|e| matches!(e, LinkEvent::HandoverDone { .. })));
+}
+
+#[test]
+fn host_side_limits_clamp_and_report() {
+    let (shared, mut core) = lockstep(VirtualHead::new(HeadConfig::default_head()), HostConfig::default());
+    let mut desired = vec![0.0; 25];
+    desired[21] = 1.7; // jaw beyond its travel
+    desired[6] = f32::NAN;
+    core.set_desired(&desired);
+    let mut t = Duration::ZERO;
+    run(&shared, &mut core, &mut t, 400);
+    let v = core.view();
+    assert!(v.sent_norm[21] <= 1.0);
+    assert!(v.sent_norm[6].is_finite());
+    assert!(v.events.iter().any(|e| matches!(e, LinkEvent::Clamped { channel: 21, .. })));
+    assert_eq!(shared.lock().head.stats().clamped, 0, "the head never saw an out-of-range target");
+}
+
+#[test]
+fn a_link_with_one_percent_corruption_keeps_running() {
+    let (shared, mut core) = lockstep(VirtualHead::new(HeadConfig::default_head()), HostConfig::default());
+    shared.lock().corrupt_fraction = 0.01;
+    let mut pose = vec![0.0; 25];
+    pose[13] = 0.5;
+    core.set_desired(&pose);
+    let mut t = Duration::ZERO;
+    run(&shared, &mut core, &mut t, 3000);
+    let v = core.view();
+    assert!(v.stats.decoder.errors() > 10);
+    assert_eq!(v.stats.reconnects, 1, "a noisy line is degraded, not disconnected");
+    assert_eq!(v.state, LinkState::Connected);
+    let pipe = shared.lock();
+    assert!(pipe.corrupted_bytes > 100);
+    // A 240-byte telemetry frame survives 1 % byte corruption only ~9 % of the time; the
+    // commands (60 bytes, ~55 %) still get through and the head tracks.
+    let p = pipe.head.channel(13).map(|c| c.state().position_norm).unwrap_or(f32::NAN);
+    assert!((p - 0.5).abs() < 0.08, "tracked through corruption: {p}");
+    assert!(pipe.head.decoder_stats().errors() > 10);
+}
+
+/// A transport that plays a head speaking another protocol version, recording what it is sent.
+struct OtherVersionHead {
+    sent: Arc<Mutex<Vec<Message>>>,
+    decoder: Decoder,
+    reply: Vec<u8>,
+}
+
+impl Transport for OtherVersionHead {
+    fn write_all(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+        let mut got = Vec::new();
+        self.decoder.feed(bytes, |r| {
+            if let Ok(f) = r {
+                got.push(f.message);
+            }
+        });
+        for m in got {
+            if let Message::Hello { nonce } = m {
+                let mut buf = [0u8; MAX_WIRE_FRAME];
+                let info = HeadInfo { protocol_version: 2, firmware: [9, 9, 9], channel_count: 25, capabilities: 0, max_frame: 320, head_id: 1, nonce };
+                let n = encode_frame(0, &Message::HelloReply(info), &mut buf).expect("encode");
+                self.reply.extend_from_slice(&buf[..n]);
+            }
+            self.sent.lock().expect("lock").push(m);
+        }
+        Ok(())
+    }
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, LinkError> {
+        let n = buf.len().min(self.reply.len());
+        buf[..n].copy_from_slice(&self.reply[..n]);
+        self.reply.drain(..n);
+        Ok(n)
+    }
+    fn describe(&self) -> String {
+        "v2 head".into()
+    }
+}
+
+#[test]
+fn commands_are_never_sent_to_a_head_of_another_protocol_version() {
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let s = Arc::clone(&sent);
+    let mut core = HostCore::new(
+        Box::new(move || Ok(Box::new(OtherVersionHead { sent: Arc::clone(&s), decoder: Decoder::new(), reply: Vec::new() }) as Box<dyn Transport>)),
+        HostConfig::default(),
+    );
+    core.set_desired(&[0.5; 25]);
+    for ms in 0..500u64 {
+        let t = Duration::from_millis(ms);
+        core.poll(t);
+        core.command_tick(t);
+    }
+    let sent = sent.lock().expect("lock");
+    assert!(!sent.is_empty());
+    assert!(sent.iter().all(|m| matches!(m, Message::Hello { .. })), "only hellos: {sent:?}");
+    match &core.view().state {
+        LinkState::Disconnected { reason } => assert!(reason.contains("protocol v2"), "{reason}"),
+        other => panic!("state {other:?}"),
+    }
+}
+
+fn serve_in_thread(link: std::path::PathBuf) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>, std::sync::mpsc::Receiver<()>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let st = Arc::clone(&stop);
+    let h = std::thread::spawn(move || {
+        let mut pty = PtyHead::open(Some(&link)).expect("pty");
+        tx.send(()).expect("ready");
+        let mut head = VirtualHead::new(HeadConfig::default_head());
+        let _ = pty.serve(&mut head, &PtyOptions::default(), &st);
+        // `pty` drops here: the pseudo-terminal disappears.
+    });
+    (stop, h, rx)
+}
+
+#[test]
+fn vanished_pty_is_detected_within_100_ms_and_the_host_reconnects() {
+    let link = std::env::temp_dir().join(format!("facetwin-test-unplug-{}", std::process::id()));
+    let (stop, handle, ready) = serve_in_thread(link.clone());
+    ready.recv().expect("server ready");
+    let port = link.display().to_string();
+    let host = HostLink::start(
+        Box::new(move || SerialTransport::open(&port, 1_000_000).map(|t| Box::new(t) as Box<dyn Transport>)),
+        HostConfig::default(),
+    );
+    let wait = |what: &str, f: &dyn Fn(&HeadView) -> bool, limit: Duration| -> Duration {
+        let start = Instant::now();
+        while !host.with_view(f) {
+            assert!(start.elapsed() < limit, "timed out waiting for {what}: {:?}", host.view().state);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        start.elapsed()
+    };
+    wait("connect", &|v| v.state == LinkState::Connected, Duration::from_secs(5));
+    host.set_desired(&[0.2; 25]);
+    std::thread::sleep(Duration::from_millis(200));
+    // Unplug.
+    stop.store(true, Ordering::Relaxed);
+    handle.join().expect("server thread");
+    let detected = wait("disconnect", &|v| matches!(v.state, LinkState::Disconnected { .. }), Duration::from_secs(2));
+    assert!(detected <= Duration::from_millis(100), "disconnect noticed after {detected:?}");
+    assert!(host.is_running(), "the session survives");
+    // The head comes back on a new pseudo-terminal behind the same link.
+    let (stop2, handle2, ready2) = serve_in_thread(link.clone());
+    ready2.recv().expect("server ready");
+    wait("reconnect", &|v| v.state == LinkState::Connected, Duration::from_secs(5));
+    assert!(host.view().stats.reconnects >= 2);
+    host.stop();
+    stop2.store(true, Ordering::Relaxed);
+    handle2.join().expect("server thread");
+}
