@@ -206,6 +206,7 @@ pub struct HostCore {
     last_heard: Duration,
     last_torque_send: Duration,
     last_info_request: Duration,
+    last_hello: Duration,
     view: HeadView,
     rx: Vec<u8>,
 }
@@ -239,6 +240,7 @@ impl HostCore {
             last_heard: Duration::ZERO,
             last_torque_send: Duration::ZERO,
             last_info_request: Duration::ZERO,
+            last_hello: Duration::ZERO,
             view: HeadView::default(),
             rx: vec![0u8; 4096],
         }
@@ -381,6 +383,7 @@ impl HostCore {
                         let _ = t.write_all(&[0]);
                     }
                     self.set_state(LinkState::Handshaking, now);
+                    self.last_hello = now;
                     self.send(&Message::Hello { nonce: self.nonce }, now);
                 }
             }
@@ -398,6 +401,11 @@ impl HostCore {
         match self.view.state {
             LinkState::Handshaking if since > self.config.handshake_timeout => {
                 self.disconnect("no handshake reply".into(), now);
+            }
+            LinkState::Handshaking if now >= self.last_hello + Duration::from_millis(50) => {
+                // The hello or its reply may have been lost on a noisy line: ask again.
+                self.last_hello = now;
+                self.send(&Message::Hello { nonce: self.nonce }, now);
             }
             LinkState::Syncing if since > self.config.handshake_timeout => {
                 self.disconnect("no telemetry after handshake".into(), now);

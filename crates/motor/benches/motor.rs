@@ -51,7 +51,7 @@ fn bench_bank(c: &mut Criterion) {
         b.iter(|| {
             k += 1;
             let ch = &mut bank.channels_mut()[0];
-            if k % 100 == 0 {
+            if k.is_multiple_of(100) {
                 let t = k as f64 * DT;
                 ch.set_target((0.4 + 0.3 * (std::f64::consts::TAU * t).sin()) as f32, 0.01);
             }

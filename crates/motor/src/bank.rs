@@ -78,7 +78,7 @@ impl MotorBank {
 /// tracking its own 1 Hz sine streamed as 100 Hz targets. Returns 0 for an
 /// empty bank or non-positive duration.
 pub fn realtime_factor(channels: usize, sim_seconds: f64) -> f64 {
-    if channels == 0 || !(sim_seconds > 0.0) || !sim_seconds.is_finite() {
+    if channels == 0 || !(sim_seconds.is_finite() && sim_seconds > 0.0) {
         return 0.0;
     }
     let params = ChannelParams::default();

@@ -29,8 +29,10 @@ fn shipped_file_is_the_default() {
 
 #[test]
 fn ron_round_trip() {
-    let mut p = ChannelParams::default();
-    p.kind = ChannelKind::Bidirectional;
+    let mut p = ChannelParams {
+        kind: ChannelKind::Bidirectional,
+        ..ChannelParams::default()
+    };
     p.skin.stiffness_n_per_mm = 0.123_456_789;
     p.limits.min_norm = -0.5;
     p.encoder.counts_per_rev = 1024;
