@@ -9,7 +9,11 @@ mod cli;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "facetwin", version, about = "Digital twin and simulator for expressive robot faces")]
+#[command(
+    name = "facetwin",
+    version,
+    about = "Digital twin and simulator for expressive robot faces"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -53,4 +57,3 @@ fn main() -> std::process::ExitCode {
         }
     }
 }
-

@@ -19,7 +19,8 @@ pub struct Orbit {
 impl Orbit {
     pub fn transform(&self) -> Transform {
         let rot = Quat::from_euler(EulerRot::YXZ, self.yaw, self.pitch, 0.0);
-        Transform::from_translation(self.target + rot * Vec3::new(0.0, 0.0, self.distance)).looking_at(self.target, Vec3::Y)
+        Transform::from_translation(self.target + rot * Vec3::new(0.0, 0.0, self.distance))
+            .looking_at(self.target, Vec3::Y)
     }
 }
 
@@ -28,26 +29,46 @@ pub struct CameraPlugin;
 impl Plugin for CameraPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<PointerOverUi>()
-            .insert_resource(GlobalAmbientLight { color: Color::srgb(0.85, 0.88, 1.0), brightness: 350.0, ..default() })
+            .insert_resource(GlobalAmbientLight {
+                color: Color::srgb(0.85, 0.88, 1.0),
+                brightness: 350.0,
+                ..default()
+            })
             .add_systems(Startup, setup)
             .add_systems(Update, orbit);
     }
 }
 
 pub fn setup(mut commands: Commands) {
-    let orbit = Orbit { target: Vec3::new(-0.035, -0.005, 0.0), yaw: 0.32, pitch: -0.05, distance: 0.62 };
+    let orbit = Orbit {
+        target: Vec3::new(-0.035, -0.005, 0.0),
+        yaw: 0.32,
+        pitch: -0.05,
+        distance: 0.62,
+    };
     commands.spawn((Camera3d::default(), orbit.transform(), orbit));
     // Key light (warm, upper left), fill (cool, right), rim (behind).
     commands.spawn((
-        DirectionalLight { illuminance: 9_000.0, color: Color::srgb(1.0, 0.95, 0.88), shadows_enabled: false, ..default() },
+        DirectionalLight {
+            illuminance: 9_000.0,
+            color: Color::srgb(1.0, 0.95, 0.88),
+            ..default()
+        },
         Transform::from_xyz(0.6, 0.8, 1.0).looking_at(Vec3::ZERO, Vec3::Y),
     ));
     commands.spawn((
-        DirectionalLight { illuminance: 3_000.0, color: Color::srgb(0.8, 0.88, 1.0), ..default() },
+        DirectionalLight {
+            illuminance: 3_000.0,
+            color: Color::srgb(0.8, 0.88, 1.0),
+            ..default()
+        },
         Transform::from_xyz(-1.0, 0.1, 0.6).looking_at(Vec3::ZERO, Vec3::Y),
     ));
     commands.spawn((
-        DirectionalLight { illuminance: 2_500.0, ..default() },
+        DirectionalLight {
+            illuminance: 2_500.0,
+            ..default()
+        },
         Transform::from_xyz(0.0, 0.5, -1.0).looking_at(Vec3::ZERO, Vec3::Y),
     ));
 }
@@ -62,7 +83,9 @@ fn orbit(
     if over_ui.0 {
         return;
     }
-    let Ok((mut o, mut t)) = q.single_mut() else { return };
+    let Ok((mut o, mut t)) = q.single_mut() else {
+        return;
+    };
     let mut changed = false;
     if buttons.pressed(MouseButton::Left) && motion.delta != Vec2::ZERO {
         o.yaw -= motion.delta.x * 0.008;

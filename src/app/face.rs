@@ -4,10 +4,10 @@ use super::link::DisplayPose;
 use bevy::asset::RenderAssetUsages;
 use bevy::mesh::{Indices, PrimitiveTopology};
 use bevy::prelude::*;
+use facetwin_rig::FaceMesh;
 use facetwin_rig::deform::Deformer;
 use facetwin_rig::face::Face;
 use facetwin_rig::rig::Rig;
-use facetwin_rig::FaceMesh;
 use std::path::Path;
 
 /// The face and its rig, loaded before the app starts so errors reach the user as text.
@@ -23,12 +23,16 @@ impl FaceAssets {
             Some(p) => facetwin_rig::face::load_face(p)?,
             None => facetwin_rig::face::default_face()?,
         };
-        let rig = Rig::default_rig()?;
+        let rig = Rig::default_rig();
         Ok(Self { face, rig })
     }
 
     pub fn deformer(&self) -> anyhow::Result<Deformer> {
-        Ok(Deformer::new(&self.face.mesh, &self.face.landmarks, &self.rig)?)
+        Ok(Deformer::new(
+            &self.face.mesh,
+            &self.face.landmarks,
+            &self.rig,
+        )?)
     }
 }
 
@@ -59,18 +63,30 @@ pub struct FacePlugin {
 impl Plugin for FacePlugin {
     fn build(&self, app: &mut App) {
         let assets = self.assets.clone();
-        app.add_systems(PostStartup, move |mut commands: Commands,
-                                       mut meshes: ResMut<Assets<Mesh>>,
-                                       mut materials: ResMut<Assets<StandardMaterial>>,
-                                       head: Query<Entity, With<super::parts::HeadBody>>| {
-            spawn_face(&mut commands, &mut meshes, &mut materials, assets.clone(), head.iter().next());
-        })
+        app.add_systems(
+            PostStartup,
+            move |mut commands: Commands,
+                  mut meshes: ResMut<Assets<Mesh>>,
+                  mut materials: ResMut<Assets<StandardMaterial>>,
+                  head: Query<Entity, With<super::parts::HeadBody>>| {
+                spawn_face(
+                    &mut commands,
+                    &mut meshes,
+                    &mut materials,
+                    assets.clone(),
+                    head.iter().next(),
+                );
+            },
+        )
         .add_systems(Update, (deform_face, toggle_muscles));
     }
 }
 
 pub fn to_bevy_mesh(m: &FaceMesh) -> Mesh {
-    let mut mesh = Mesh::new(PrimitiveTopology::TriangleList, RenderAssetUsages::default());
+    let mut mesh = Mesh::new(
+        PrimitiveTopology::TriangleList,
+        RenderAssetUsages::default(),
+    );
     mesh.insert_attribute(Mesh::ATTRIBUTE_POSITION, m.positions.clone());
     mesh.insert_attribute(Mesh::ATTRIBUTE_NORMAL, m.normals.clone());
     mesh.insert_attribute(Mesh::ATTRIBUTE_UV_0, m.uvs.clone());
@@ -103,17 +119,40 @@ fn spawn_face(
         reflectance: 0.35,
         ..default()
     });
-    let face = commands.spawn((FaceSkin, Mesh3d(mesh.clone()), MeshMaterial3d(skin), Transform::default())).id();
+    let face = commands
+        .spawn((
+            FaceSkin,
+            Mesh3d(mesh.clone()),
+            MeshMaterial3d(skin),
+            Transform::default(),
+        ))
+        .id();
     // Muscle overlay: a thin bar from origin to insertion for each linear muscle.
     let bar = meshes.add(Cuboid::new(0.0015, 0.0015, 1.0));
-    let red = materials.add(StandardMaterial { base_color: Color::srgb(0.9, 0.15, 0.1), unlit: true, ..default() });
+    let red = materials.add(StandardMaterial {
+        base_color: Color::srgb(0.9, 0.15, 0.1),
+        unlit: true,
+        ..default()
+    });
     let mut overlay = Vec::new();
     for (_, a, b) in deformer.muscle_lines() {
         let a = Vec3::from(a);
         let b = Vec3::from(b);
         let len = a.distance(b).max(1e-4);
-        let t = Transform::from_translation((a + b) / 2.0).looking_at(b, Vec3::Y).with_scale(Vec3::new(1.0, 1.0, len));
-        overlay.push(commands.spawn((MuscleLine, Mesh3d(bar.clone()), MeshMaterial3d(red.clone()), t, Visibility::Hidden)).id());
+        let t = Transform::from_translation((a + b) / 2.0)
+            .looking_at(b, Vec3::Y)
+            .with_scale(Vec3::new(1.0, 1.0, len));
+        overlay.push(
+            commands
+                .spawn((
+                    MuscleLine,
+                    Mesh3d(bar.clone()),
+                    MeshMaterial3d(red.clone()),
+                    t,
+                    Visibility::Hidden,
+                ))
+                .id(),
+        );
     }
     if let Some(head) = head {
         commands.entity(head).add_child(face);
@@ -121,10 +160,21 @@ fn spawn_face(
             commands.entity(head).add_child(o);
         }
     }
-    commands.insert_resource(FaceRig { assets, deformer, deformed, mesh, applied: Vec::new(), show_muscles: false });
+    commands.insert_resource(FaceRig {
+        assets,
+        deformer,
+        deformed,
+        mesh,
+        applied: Vec::new(),
+        show_muscles: false,
+    });
 }
 
-fn deform_face(pose: Res<DisplayPose>, rig: Option<ResMut<FaceRig>>, mut meshes: ResMut<Assets<Mesh>>) {
+fn deform_face(
+    pose: Res<DisplayPose>,
+    rig: Option<ResMut<FaceRig>>,
+    mut meshes: ResMut<Assets<Mesh>>,
+) {
     let Some(mut rig) = rig else { return };
     if pose.positions.is_empty() || rig.applied == pose.positions {
         return;
@@ -143,7 +193,11 @@ fn toggle_muscles(rig: Option<Res<FaceRig>>, mut q: Query<&mut Visibility, With<
     if !rig.is_changed() {
         return;
     }
-    let v = if rig.show_muscles { Visibility::Visible } else { Visibility::Hidden };
+    let v = if rig.show_muscles {
+        Visibility::Visible
+    } else {
+        Visibility::Hidden
+    };
     for mut vis in &mut q {
         *vis = v;
     }

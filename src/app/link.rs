@@ -13,9 +13,15 @@ use facetwin_link::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     Simulated,
-    Serial { port: String, baud: u32 },
+    Serial {
+        port: String,
+        baud: u32,
+    },
     /// Follow a head's telemetry, send nothing.
-    Mirror { port: String, baud: u32 },
+    Mirror {
+        port: String,
+        baud: u32,
+    },
 }
 
 impl Source {
@@ -30,8 +36,14 @@ impl Source {
 
 pub fn initial_source(args: &TwinArgs) -> Source {
     match (&args.port, &args.mirror) {
-        (Some(port), _) => Source::Serial { port: port.clone(), baud: args.baud },
-        (None, Some(port)) => Source::Mirror { port: port.clone(), baud: args.baud },
+        (Some(port), _) => Source::Serial {
+            port: port.clone(),
+            baud: args.baud,
+        },
+        (None, Some(port)) => Source::Mirror {
+            port: port.clone(),
+            baud: args.baud,
+        },
         _ => Source::Simulated,
     }
 }
@@ -46,7 +58,10 @@ pub fn parse_motor_args(args: &[String]) -> anyhow::Result<Vec<f32>> {
             .ok_or_else(|| anyhow::anyhow!("--motor {a}: expected NAME=VALUE"))?;
         let i = config.channel_index(name).ok_or_else(|| {
             let names: Vec<&str> = config.channels.iter().map(|c| c.name.as_str()).collect();
-            anyhow::anyhow!("--motor {a}: no channel '{name}'; channels are {}", names.join(", "))
+            anyhow::anyhow!(
+                "--motor {a}: no channel '{name}'; channels are {}",
+                names.join(", ")
+            )
         })?;
         let v: f32 = value
             .parse()
@@ -107,7 +122,11 @@ impl Plugin for LinkPlugin {
     fn build(&self, app: &mut App) {
         let config = HeadConfig::default_head();
         let names: Vec<String> = config.channels.iter().map(|c| c.name.clone()).collect();
-        let limits = config.channels.iter().map(|c| (c.min_norm, c.max_norm)).collect();
+        let limits = config
+            .channels
+            .iter()
+            .map(|c| (c.min_norm, c.max_norm))
+            .collect();
         let link = start(&self.initial, self.rate_hz, None);
         link.set_desired(&self.pose);
         app.insert_resource(Link {
@@ -121,9 +140,15 @@ impl Plugin for LinkPlugin {
             warning: None,
             torque: true,
         })
-        .insert_resource(DisplayPose { positions: vec![0.0; config.channels.len()], ..default() })
+        .insert_resource(DisplayPose {
+            positions: vec![0.0; config.channels.len()],
+            ..default()
+        })
         .add_message::<LinkRequest>()
-        .add_systems(PreUpdate, (handle_requests, refresh_view, update_display_pose).chain());
+        .add_systems(
+            PreUpdate,
+            (handle_requests, refresh_view, update_display_pose).chain(),
+        );
     }
 }
 
@@ -140,9 +165,9 @@ fn connector(source: &Source, start_pose: Option<Vec<f32>>) -> Connector {
                 Ok(Box::new(VirtualTransport::new(head)) as Box<dyn Transport>)
             })
         }
-        Source::Serial { port, baud } | Source::Mirror { port, baud } => {
-            Box::new(move || SerialTransport::open(&port, baud).map(|t| Box::new(t) as Box<dyn Transport>))
-        }
+        Source::Serial { port, baud } | Source::Mirror { port, baud } => Box::new(move || {
+            SerialTransport::open(&port, baud).map(|t| Box::new(t) as Box<dyn Transport>)
+        }),
     }
 }
 
@@ -181,7 +206,9 @@ fn handle_requests(
                 link.link.emergency_stop();
                 link.torque = false;
             }
-            LinkRequest::ClearFaults => link.link.queue(facetwin_protocol::Message::ClearFaults { mask: u32::MAX }),
+            LinkRequest::ClearFaults => link
+                .link
+                .queue(facetwin_protocol::Message::ClearFaults { mask: u32::MAX }),
             LinkRequest::Torque(on) => {
                 link.torque = *on;
                 link.link.set_torque(*on);
@@ -202,19 +229,29 @@ fn refresh_view(mut link: ResMut<Link>) {
     if let LinkState::Disconnected { reason } = &view.state
         && link.view.state.is_connected()
     {
-        link.warning = Some(format!("{} lost: {reason}. Head safe (torque off on its watchdog); reconnecting…", link.source.label()));
+        link.warning = Some(format!(
+            "{} lost: {reason}. Head safe (torque off on its watchdog); reconnecting…",
+            link.source.label()
+        ));
     }
     if view.state.is_connected() && link.warning.as_deref().is_some_and(|w| w.contains("lost")) {
         link.warning = None;
     }
     if !view.channels.is_empty() && view.channels.iter().all(|c| !c.name.starts_with("ch")) {
-        link.limits = view.channels.iter().map(|c| (c.min_norm, c.max_norm)).collect();
+        link.limits = view
+            .channels
+            .iter()
+            .map(|c| (c.min_norm, c.max_norm))
+            .collect();
     }
     link.view = view;
 }
 
 fn update_display_pose(link: Res<Link>, mut display: ResMut<DisplayPose>) {
-    let Some(measured) = link.view.positions_norm() else { return };
+    let Some(measured) = link.view.positions_norm() else {
+        return;
+    };
+    let display = &mut *display;
     if display.positions.len() != measured.len() {
         display.positions = measured;
         return;

@@ -60,18 +60,30 @@ pub fn run_twin(args: TwinArgs) -> anyhow::Result<()> {
                 }),
                 ..default()
             })
-            .set(bevy::log::LogPlugin { filter: "wgpu=error,naga=warn,bevy_render=warn".into(), ..default() }),
+            .set(bevy::log::LogPlugin {
+                filter: "wgpu=error,naga=warn,bevy_render=warn".into(),
+                ..default()
+            }),
     )
     .add_plugins(bevy_egui::EguiPlugin::default())
-    .add_plugins(bevy_rapier3d::prelude::RapierPhysicsPlugin::<bevy_rapier3d::prelude::NoUserData>::default())
+    .add_plugins(bevy_rapier3d::prelude::RapierPhysicsPlugin::<
+        bevy_rapier3d::prelude::NoUserData,
+    >::default())
     .insert_resource(ClearColor(Color::srgb(0.11, 0.12, 0.14)))
-    .add_plugins(link::LinkPlugin { initial, rate_hz: args.rate, pose })
+    .add_plugins(link::LinkPlugin {
+        initial,
+        rate_hz: args.rate,
+        pose,
+    })
     .add_plugins(face::FacePlugin { assets: face })
     .add_plugins(parts::PartsPlugin)
     .add_plugins(camera::CameraPlugin)
     .add_plugins(ui::UiPlugin);
     if let Some(path) = args.screenshot.clone() {
-        app.add_plugins(shot::AutoShotPlugin { path, frames: args.frames });
+        app.add_plugins(shot::AutoShotPlugin {
+            path,
+            frames: args.frames,
+        });
     }
     app.run();
     Ok(())
@@ -89,5 +101,8 @@ pub fn deform_cost_ms() -> anyhow::Result<(f64, usize)> {
         let positions = [a; 25];
         deformer.apply(&positions, &mut out);
     }
-    Ok((start.elapsed().as_secs_f64() * 1e3 / f64::from(n), out.positions.len()))
+    Ok((
+        start.elapsed().as_secs_f64() * 1e3 / f64::from(n),
+        out.positions.len(),
+    ))
 }

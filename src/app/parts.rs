@@ -20,7 +20,9 @@ pub enum Part {
     /// Eyes: yaw and pitch channels, both eyes together.
     Eye,
     /// Upper eyelid of one side, driven by levator_palpebrae.
-    Lid { channel: usize },
+    Lid {
+        channel: usize,
+    },
     Jaw,
 }
 
@@ -38,8 +40,10 @@ pub struct PartsPlugin;
 
 impl Plugin for PartsPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Startup, spawn_head)
-            .add_systems(Update, (spawn_parts.run_if(resource_added::<FaceRig>), drive_parts).chain());
+        app.add_systems(Startup, spawn_head).add_systems(
+            Update,
+            (spawn_parts.run_if(resource_added::<FaceRig>), drive_parts).chain(),
+        );
     }
 }
 
@@ -49,7 +53,9 @@ fn channel(link: &Link, name: &str) -> Option<usize> {
 
 fn spawn_head(mut commands: Commands) {
     commands.spawn((
-        HeadBody { pivot: Vec3::new(0.0, -0.12, -0.01) },
+        HeadBody {
+            pivot: Vec3::new(0.0, -0.12, -0.01),
+        },
         RigidBody::KinematicPositionBased,
         Transform::default(),
         Visibility::default(),
@@ -57,7 +63,13 @@ fn spawn_head(mut commands: Commands) {
 }
 
 /// A patch of a sphere between latitudes (radians, 0 = equator, +up) over the front half.
-pub fn sphere_patch(radius: f32, lat0: f32, lat1: f32, lon_half: f32, color: impl Fn(Vec3) -> [f32; 4]) -> Mesh {
+pub fn sphere_patch(
+    radius: f32,
+    lat0: f32,
+    lat1: f32,
+    lon_half: f32,
+    color: impl Fn(Vec3) -> [f32; 4],
+) -> Mesh {
     let (nu, nv) = (48u32, 24u32);
     let mut positions = Vec::new();
     let mut normals = Vec::new();
@@ -83,7 +95,10 @@ pub fn sphere_patch(radius: f32, lat0: f32, lat1: f32, lon_half: f32, color: imp
             indices.extend_from_slice(&[a, a + 1, b, a + 1, b + 1, b]);
         }
     }
-    let mut m = Mesh::new(PrimitiveTopology::TriangleList, RenderAssetUsages::default());
+    let mut m = Mesh::new(
+        PrimitiveTopology::TriangleList,
+        RenderAssetUsages::default(),
+    );
     m.insert_attribute(Mesh::ATTRIBUTE_POSITION, positions);
     m.insert_attribute(Mesh::ATTRIBUTE_NORMAL, normals);
     m.insert_attribute(Mesh::ATTRIBUTE_UV_0, uvs);
@@ -115,13 +130,30 @@ fn spawn_parts(
     head: Query<(Entity, &HeadBody)>,
 ) {
     let Some(rig) = rig else { return };
-    let Ok((head, head_body)) = head.single() else { return };
+    let Ok((head, head_body)) = head.single() else {
+        return;
+    };
     let lm = &rig.assets.face.landmarks;
     let get = |n: &str| lm.get(n).map(Vec3::from);
     let r = lm.eye_radius_m;
-    let shiny = materials.add(StandardMaterial { base_color: Color::WHITE, perceptual_roughness: 0.15, reflectance: 0.6, ..default() });
-    let skin = materials.add(StandardMaterial { base_color: Color::WHITE, perceptual_roughness: 0.6, ..default() });
-    let eye_mesh = meshes.add(sphere_patch(r, -1.5, 1.5, std::f32::consts::PI * 0.999, eye_color));
+    let shiny = materials.add(StandardMaterial {
+        base_color: Color::WHITE,
+        perceptual_roughness: 0.15,
+        reflectance: 0.6,
+        ..default()
+    });
+    let skin = materials.add(StandardMaterial {
+        base_color: Color::WHITE,
+        perceptual_roughness: 0.6,
+        ..default()
+    });
+    let eye_mesh = meshes.add(sphere_patch(
+        r,
+        -1.5,
+        1.5,
+        std::f32::consts::PI * 0.999,
+        eye_color,
+    ));
     let lid_color = |_: Vec3| [0.80, 0.58, 0.47, 1.0];
     let upper_lid = meshes.add(sphere_patch(r * 1.07, 0.30, 1.45, 1.25, lid_color));
     let lower_lid = meshes.add(sphere_patch(r * 1.06, -1.45, -0.42, 1.25, lid_color));
@@ -136,42 +168,69 @@ fn spawn_parts(
             .local_anchor1(c)
             .local_anchor2(Vec3::ZERO)
             .motor_position(JointAxis::AngX, 0.0, STIFFNESS, DAMPING)
-            .motor_position(JointAxis::AngY, 0.0, STIFFNESS, DAMPING);
+            .motor_position(JointAxis::AngY, 0.0, STIFFNESS, DAMPING)
+            .build();
         commands.spawn((
             Part::Eye,
             RigidBody::Dynamic,
-            AdditionalMassProperties::MassProperties(MassProperties { mass: 0.007, principal_inertia: Vec3::splat(4e-7), ..default() }),
+            AdditionalMassProperties::MassProperties(MassProperties {
+                mass: 0.007,
+                principal_inertia: Vec3::splat(4e-7),
+                ..default()
+            }),
             GravityScale(0.0),
             Transform::from_translation(c),
             Mesh3d(eye_mesh.clone()),
             MeshMaterial3d(shiny.clone()),
-            ImpulseJoint::new(head, eye_joint),
+            ImpulseJoint::new(head, TypedJoint::GenericJoint(eye_joint)),
         ));
         let lid_joint = RevoluteJointBuilder::new(Vec3::X)
             .local_anchor1(c)
             .local_anchor2(Vec3::ZERO)
             .motor_position(0.0, STIFFNESS, DAMPING);
         commands.spawn((
-            Part::Lid { channel: lid_channel },
+            Part::Lid {
+                channel: lid_channel,
+            },
             RigidBody::Dynamic,
-            AdditionalMassProperties::MassProperties(MassProperties { mass: 0.002, principal_inertia: Vec3::splat(2e-7), ..default() }),
+            AdditionalMassProperties::MassProperties(MassProperties {
+                mass: 0.002,
+                principal_inertia: Vec3::splat(2e-7),
+                ..default()
+            }),
             GravityScale(0.0),
             Transform::from_translation(c),
             Mesh3d(upper_lid.clone()),
             MeshMaterial3d(skin.clone()),
             ImpulseJoint::new(head, lid_joint),
         ));
-        let lower = commands.spawn((Mesh3d(lower_lid.clone()), MeshMaterial3d(skin.clone()), Transform::from_translation(c))).id();
+        let lower = commands
+            .spawn((
+                Mesh3d(lower_lid.clone()),
+                MeshMaterial3d(skin.clone()),
+                Transform::from_translation(c),
+            ))
+            .id();
         commands.entity(head).add_child(lower);
     }
     // Jaw: mouth interior (tongue, lower teeth) hinged at the temporomandibular joints.
-    if let (Some(pl), Some(pr), Some(mouth)) = (get("jaw_pivot_l"), get("jaw_pivot_r"), get("mouth_center")) {
+    if let (Some(pl), Some(pr), Some(mouth)) =
+        (get("jaw_pivot_l"), get("jaw_pivot_r"), get("mouth_center"))
+    {
         let pivot = (pl + pr) / 2.0;
         let rel = mouth - pivot;
         let tongue = meshes.add(Sphere::new(1.0).mesh().uv(24, 12));
         let teeth = meshes.add(Cuboid::new(0.036, 0.006, 0.010));
-        let tongue_mat = materials.add(StandardMaterial { base_color: Color::srgb(0.55, 0.16, 0.18), perceptual_roughness: 0.4, ..default() });
-        let teeth_mat = materials.add(StandardMaterial { base_color: Color::srgb(0.92, 0.9, 0.84), perceptual_roughness: 0.3, ..default() });
+        let tongue_mat = materials.add(StandardMaterial {
+            base_color: Color::srgb(0.55, 0.16, 0.18),
+            perceptual_roughness: 0.4,
+            ..default()
+        });
+        let teeth_mat = materials.add(StandardMaterial {
+            base_color: Color::srgb(0.92, 0.9, 0.84),
+            perceptual_roughness: 0.3,
+            ..default()
+        });
         let jaw_joint = RevoluteJointBuilder::new(Vec3::X)
             .local_anchor1(pivot)
             .local_anchor2(Vec3::ZERO)
@@ -180,7 +239,11 @@ fn spawn_parts(
             .spawn((
                 Part::Jaw,
                 RigidBody::Dynamic,
-                AdditionalMassProperties::MassProperties(MassProperties { mass: 0.15, principal_inertia: Vec3::splat(2e-4), ..default() }),
+                AdditionalMassProperties::MassProperties(MassProperties {
+                    mass: 0.15,
+                    principal_inertia: Vec3::splat(2e-4),
+                    ..default()
+                }),
                 Transform::from_translation(pivot),
                 Visibility::default(),
                 ImpulseJoint::new(head, jaw_joint),
@@ -189,9 +252,14 @@ fn spawn_parts(
                 j.spawn((
                     Mesh3d(tongue),
                     MeshMaterial3d(tongue_mat),
-                    Transform::from_translation(rel + Vec3::new(0.0, -0.010, -0.022)).with_scale(Vec3::new(0.021, 0.008, 0.030)),
+                    Transform::from_translation(rel + Vec3::new(0.0, -0.010, -0.022))
+                        .with_scale(Vec3::new(0.021, 0.008, 0.030)),
                 ));
-                j.spawn((Mesh3d(teeth), MeshMaterial3d(teeth_mat), Transform::from_translation(rel + Vec3::new(0.0, -0.006, -0.008))));
+                j.spawn((
+                    Mesh3d(teeth),
+                    MeshMaterial3d(teeth_mat),
+                    Transform::from_translation(rel + Vec3::new(0.0, -0.006, -0.008)),
+                ));
             });
     }
 }
@@ -203,7 +271,11 @@ fn drive_parts(
     mut head: Query<(&HeadBody, &mut Transform)>,
     mut parts: Query<(&Part, &mut ImpulseJoint)>,
 ) {
-    let p = |name: &str| channel(&link, name).and_then(|i| pose.positions.get(i).copied()).unwrap_or(0.0);
+    let p = |name: &str| {
+        channel(&link, name)
+            .and_then(|i| pose.positions.get(i).copied())
+            .unwrap_or(0.0)
+    };
     if let Ok((hb, mut t)) = head.single_mut() {
         // Chin up for positive neck_pitch: rotate about +X by a negative angle around the pivot.
         let rot = Quat::from_rotation_x(-p("neck_pitch") * NECK_RAD);
@@ -216,12 +288,26 @@ fn drive_parts(
         let j = joint.data.as_mut();
         match part {
             Part::Eye => {
-                j.set_motor_position(JointAxis::AngY, p("eyes_yaw") * EYE_YAW_RAD, STIFFNESS, DAMPING);
-                j.set_motor_position(JointAxis::AngX, -p("eyes_pitch") * EYE_PITCH_RAD, STIFFNESS, DAMPING);
+                j.set_motor_position(
+                    JointAxis::AngY,
+                    p("eyes_yaw") * EYE_YAW_RAD,
+                    STIFFNESS,
+                    DAMPING,
+                );
+                j.set_motor_position(
+                    JointAxis::AngX,
+                    -p("eyes_pitch") * EYE_PITCH_RAD,
+                    STIFFNESS,
+                    DAMPING,
+                );
             }
             Part::Lid { channel } => {
                 let v = pose.positions.get(*channel).copied().unwrap_or(0.0);
-                let angle = if v < 0.0 { -v * LID_CLOSE_RAD } else { -v / 0.3 * LID_WIDE_RAD };
+                let angle = if v < 0.0 {
+                    -v * LID_CLOSE_RAD
+                } else {
+                    -v / 0.3 * LID_WIDE_RAD
+                };
                 j.set_motor_position(JointAxis::AngX, angle, STIFFNESS, DAMPING);
             }
             Part::Jaw => {

@@ -33,9 +33,16 @@ pub struct ShotArgs {
 
 /// Reads a pose file: `{ "channel_name": value, ... }` in RON.
 pub fn read_pose(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let map: std::collections::BTreeMap<String, f32> = ron::from_str(&text).map_err(|e| {
-        anyhow::anyhow!("{}:{}:{}: {}", path.display(), e.span.start.line, e.span.start.col, e.code)
+        anyhow::anyhow!(
+            "{}:{}:{}: {}",
+            path.display(),
+            e.span.start.line,
+            e.span.start.col,
+            e.code
+        )
     })?;
     Ok(map.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
 }
@@ -75,15 +82,21 @@ struct AutoShot {
 
 impl Plugin for AutoShotPlugin {
     fn build(&self, app: &mut App) {
-        app.insert_resource(AutoShot { path: self.path.clone(), frames: self.frames, n: 0 })
-            .add_systems(Update, auto_shot);
+        app.insert_resource(AutoShot {
+            path: self.path.clone(),
+            frames: self.frames,
+            n: 0,
+        })
+        .add_systems(Update, auto_shot);
     }
 }
 
 fn auto_shot(mut commands: Commands, mut s: ResMut<AutoShot>, mut exit: MessageWriter<AppExit>) {
     s.n += 1;
     if s.n == s.frames {
-        commands.spawn(Screenshot::primary_window()).observe(save_to_disk(s.path.clone()));
+        commands
+            .spawn(Screenshot::primary_window())
+            .observe(save_to_disk(s.path.clone()));
     }
     // Screenshots complete a few frames later.
     if s.n == s.frames + 10 {

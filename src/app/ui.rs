@@ -36,7 +36,10 @@ pub const REGIONS: [(&str, &[&str]); 6] = [
     ("Brows", &["frontalis", "corrugator"]),
     ("Eyes", &["levator_palpebrae", "orbicularis_oculi", "eyes_"]),
     ("Cheeks", &["levator_labii", "zygomaticus"]),
-    ("Mouth", &["risorius", "depressor", "mentalis", "orbicularis_oris"]),
+    (
+        "Mouth",
+        &["risorius", "depressor", "mentalis", "orbicularis_oris"],
+    ),
     ("Jaw", &["jaw"]),
     ("Neck", &["neck"]),
 ];
@@ -102,34 +105,59 @@ fn panels(
     }
     let rows = motor_rows(&link);
     let mut changed = false;
-    egui::SidePanel::left("motors").default_width(360.0).show(ctx, |ui| {
-        changed = motor_panel_ui(ui, &rows, &mut link.desired);
-        ui.separator();
-        ui.horizontal(|ui| {
-            if ui.button("Neutral").clicked() {
-                requests.write(LinkRequest::Neutral);
-            }
-            let torque = link.torque;
-            if ui.button(if torque { "Relax all (torque off)" } else { "Torque on" }).clicked() {
-                requests.write(LinkRequest::Torque(!torque));
-            }
+    let mut root = egui::Ui::new(
+        ctx.clone(),
+        "facetwin-root".into(),
+        egui::UiBuilder::new()
+            .layer_id(egui::LayerId::background())
+            .max_rect(ctx.viewport_rect()),
+    );
+    egui::Panel::left("motors")
+        .default_size(360.0)
+        .show(&mut root, |ui| {
+            changed = motor_panel_ui(ui, &rows, &mut link.desired);
+            ui.separator();
+            ui.horizontal(|ui| {
+                if ui.button("Neutral").clicked() {
+                    requests.write(LinkRequest::Neutral);
+                }
+                let torque = link.torque;
+                if ui
+                    .button(if torque {
+                        "Relax all (torque off)"
+                    } else {
+                        "Torque on"
+                    })
+                    .clicked()
+                {
+                    requests.write(LinkRequest::Torque(!torque));
+                }
+            });
         });
-    });
     if changed {
         let d = link.desired.clone();
         link.link.set_desired(&d);
     }
-    egui::SidePanel::right("link").default_width(300.0).show(ctx, |ui| {
-        link_panel_ui(ui, &link, &mut panel, &mut requests, &pose, diagnostics.delta_secs());
-        ui.separator();
-        if let Some(mut rig) = rig {
-            let mut show = rig.show_muscles;
-            if ui.checkbox(&mut show, "Show muscles").changed() {
-                rig.show_muscles = show;
+    egui::Panel::right("link")
+        .default_size(300.0)
+        .show(&mut root, |ui| {
+            link_panel_ui(
+                ui,
+                &link,
+                &mut panel,
+                &mut requests,
+                &pose,
+                diagnostics.delta_secs(),
+            );
+            ui.separator();
+            if let Some(mut rig) = rig {
+                let mut show = rig.show_muscles;
+                if ui.checkbox(&mut show, "Show muscles").changed() {
+                    rig.show_muscles = show;
+                }
             }
-        }
-    });
-    over_ui.0 = ctx.is_pointer_over_area() || ctx.wants_pointer_input();
+        });
+    over_ui.0 = ctx.is_pointer_over_egui() || ctx.egui_wants_pointer_input();
     Ok(())
 }
 
@@ -138,37 +166,66 @@ pub fn motor_panel_ui(ui: &mut egui::Ui, rows: &[MotorRow], desired: &mut [f32])
     let mut changed = false;
     ui.heading("Motors");
     ui.label("slider = commanded · bar = measured (telemetry)");
-    egui::ScrollArea::vertical().max_height(ui.available_height() - 40.0).show(ui, |ui| {
-        for (region, prefixes) in REGIONS {
-            egui::CollapsingHeader::new(region).default_open(true).show(ui, |ui| {
-                for row in rows.iter().filter(|r| prefixes.iter().any(|p| r.name.starts_with(p))) {
-                    let Some(value) = desired.get_mut(row.index) else { continue };
-                    ui.horizontal(|ui| {
-                        let label = row.name.replace('_', " ");
-                        ui.add_sized([150.0, 16.0], egui::Label::new(egui::RichText::new(label).small()).truncate());
-                        let r = ui.add(egui::Slider::new(value, row.limits.0..=row.limits.1).show_value(false));
-                        changed |= r.changed();
+    egui::ScrollArea::vertical()
+        .max_height(ui.available_height() - 40.0)
+        .show(ui, |ui| {
+            for (region, prefixes) in REGIONS {
+                egui::CollapsingHeader::new(region)
+                    .default_open(true)
+                    .show(ui, |ui| {
+                        for row in rows
+                            .iter()
+                            .filter(|r| prefixes.iter().any(|p| r.name.starts_with(p)))
+                        {
+                            let Some(value) = desired.get_mut(row.index) else {
+                                continue;
+                            };
+                            ui.horizontal(|ui| {
+                                let label = row.name.replace('_', " ");
+                                ui.add_sized(
+                                    [150.0, 16.0],
+                                    egui::Label::new(egui::RichText::new(label).small()).truncate(),
+                                );
+                                let r = ui.add(
+                                    egui::Slider::new(value, row.limits.0..=row.limits.1)
+                                        .show_value(false),
+                                );
+                                changed |= r.changed();
+                            });
+                            ui.horizontal(|ui| {
+                                ui.add_space(150.0);
+                                let m = row.measured.unwrap_or(0.0);
+                                let span = (row.limits.1 - row.limits.0).max(1e-3);
+                                let frac = ((m - row.limits.0) / span).clamp(0.0, 1.0);
+                                ui.add(
+                                    egui::ProgressBar::new(frac)
+                                        .desired_width(110.0)
+                                        .desired_height(6.0),
+                                );
+                                let faults = if row.faults != 0 {
+                                    format!(" ⚠{:#04x}", row.faults)
+                                } else {
+                                    String::new()
+                                };
+                                let text = format!(
+                                    "{:+.2} {:>4}mA {:>4.0}°C{faults}",
+                                    m,
+                                    row.current_ma.unwrap_or(0),
+                                    row.temperature_c.unwrap_or(0.0)
+                                );
+                                let color = if row.faults != 0 {
+                                    egui::Color32::LIGHT_RED
+                                } else {
+                                    egui::Color32::GRAY
+                                };
+                                ui.label(
+                                    egui::RichText::new(text).small().monospace().color(color),
+                                );
+                            });
+                        }
                     });
-                    ui.horizontal(|ui| {
-                        ui.add_space(150.0);
-                        let m = row.measured.unwrap_or(0.0);
-                        let span = (row.limits.1 - row.limits.0).max(1e-3);
-                        let frac = ((m - row.limits.0) / span).clamp(0.0, 1.0);
-                        ui.add(egui::ProgressBar::new(frac).desired_width(110.0).desired_height(6.0));
-                        let faults = if row.faults != 0 { format!(" ⚠{:#04x}", row.faults) } else { String::new() };
-                        let text = format!(
-                            "{:+.2} {:>4}mA {:>4.0}°C{faults}",
-                            m,
-                            row.current_ma.unwrap_or(0),
-                            row.temperature_c.unwrap_or(0.0)
-                        );
-                        let color = if row.faults != 0 { egui::Color32::LIGHT_RED } else { egui::Color32::GRAY };
-                        ui.label(egui::RichText::new(text).small().monospace().color(color));
-                    });
-                }
-            });
-        }
-    });
+            }
+        });
     changed
 }
 
@@ -181,9 +238,14 @@ fn link_panel_ui(
     frame_s: f32,
 ) {
     ui.heading("Link");
-    let big = egui::Button::new(egui::RichText::new("EMERGENCY STOP  (Esc)").strong().size(18.0).color(egui::Color32::WHITE))
-        .fill(egui::Color32::from_rgb(190, 20, 20))
-        .min_size(egui::vec2(ui.available_width(), 40.0));
+    let big = egui::Button::new(
+        egui::RichText::new("EMERGENCY STOP  (Esc)")
+            .strong()
+            .size(18.0)
+            .color(egui::Color32::WHITE),
+    )
+    .fill(egui::Color32::from_rgb(190, 20, 20))
+    .min_size(egui::vec2(ui.available_width(), 40.0));
     if ui.add(big).clicked() {
         requests.write(LinkRequest::EmergencyStop);
     }
@@ -194,7 +256,9 @@ fn link_panel_ui(
     ui.label(format!("source: {}", link.source.label()));
     let (text, color) = match &link.view.state {
         LinkState::Connected => ("connected".to_string(), egui::Color32::LIGHT_GREEN),
-        LinkState::Disconnected { reason } => (format!("disconnected: {reason}"), egui::Color32::LIGHT_RED),
+        LinkState::Disconnected { reason } => {
+            (format!("disconnected: {reason}"), egui::Color32::LIGHT_RED)
+        }
         other => (format!("{other:?}"), egui::Color32::YELLOW),
     };
     ui.colored_label(color, text);
@@ -209,7 +273,11 @@ fn link_panel_ui(
         panel.baud = 1_000_000;
         panel.ports = list_ports();
         if panel.port.is_empty() {
-            panel.port = panel.ports.first().cloned().unwrap_or_else(|| "/tmp/facetwin-head".into());
+            panel.port = panel
+                .ports
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "/tmp/facetwin-head".into());
         }
     }
     ui.horizontal(|ui| {
@@ -218,12 +286,19 @@ fn link_panel_ui(
         }
     });
     ui.horizontal(|ui| {
-        egui::ComboBox::from_id_salt("port").selected_text(panel.port.clone()).width(170.0).show_ui(ui, |ui| {
-            for p in panel.ports.clone() {
-                ui.selectable_value(&mut panel.port, p.clone(), p);
-            }
-        });
-        if ui.button("⟳").on_hover_text("refresh the port list").clicked() {
+        egui::ComboBox::from_id_salt("port")
+            .selected_text(panel.port.clone())
+            .width(170.0)
+            .show_ui(ui, |ui| {
+                for p in panel.ports.clone() {
+                    ui.selectable_value(&mut panel.port, p.clone(), p);
+                }
+            });
+        if ui
+            .button("⟳")
+            .on_hover_text("refresh the port list")
+            .clicked()
+        {
             panel.ports = list_ports();
         }
     });
@@ -237,10 +312,20 @@ fn link_panel_ui(
     });
     ui.horizontal(|ui| {
         if ui.button("Connect serial").clicked() {
-            requests.write(LinkRequest::Switch(Source::Serial { port: panel.port.clone(), baud: panel.baud }));
+            requests.write(LinkRequest::Switch(Source::Serial {
+                port: panel.port.clone(),
+                baud: panel.baud,
+            }));
         }
-        if ui.button("Mirror").on_hover_text("follow the head's telemetry, send nothing").clicked() {
-            requests.write(LinkRequest::Switch(Source::Mirror { port: panel.port.clone(), baud: panel.baud }));
+        if ui
+            .button("Mirror")
+            .on_hover_text("follow the head's telemetry, send nothing")
+            .clicked()
+        {
+            requests.write(LinkRequest::Switch(Source::Mirror {
+                port: panel.port.clone(),
+                baud: panel.baud,
+            }));
         }
     });
     ui.separator();
@@ -259,7 +344,10 @@ fn link_panel_ui(
         ui.label(format!("{} / {}", s.rejected, s.clamped));
         ui.end_row();
         ui.label("round trip p50/p99");
-        let p = |q| s.rtt_percentile_us(q).map_or("-".into(), |u| format!("{:.2}", f64::from(u) / 1e3));
+        let p = |q| {
+            s.rtt_percentile_us(q)
+                .map_or("-".into(), |u| format!("{:.2}", f64::from(u) / 1e3))
+        };
         ui.label(format!("{} / {} ms", p(50.0), p(99.0)));
         ui.end_row();
         ui.label("frame time");
@@ -275,7 +363,9 @@ fn link_panel_ui(
 }
 
 fn list_ports() -> Vec<String> {
-    let mut v: Vec<String> = facetwin_link::list_ports().map(|p| p.into_iter().map(|i| i.port_name).collect()).unwrap_or_default();
+    let mut v: Vec<String> = facetwin_link::list_ports()
+        .map(|p| p.into_iter().map(|i| i.port_name).collect())
+        .unwrap_or_default();
     if std::path::Path::new("/tmp/facetwin-head").exists() {
         v.insert(0, "/tmp/facetwin-head".into());
     }

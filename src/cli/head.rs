@@ -40,13 +40,18 @@ pub fn run(args: &HeadArgs) -> anyhow::Result<()> {
             stop.store(true, Ordering::Relaxed);
         });
     }
-    let options = PtyOptions { baud: args.baud, link: Some(args.link.clone()) };
+    let options = PtyOptions {
+        baud: args.baud,
+        link: Some(args.link.clone()),
+    };
     let link = args.link.display().to_string();
     let summary = serve_pty(head, &options, &stop, |path| {
         println!("{path}");
         eprintln!(
             "virtual head '{name}' ({channels} channels) on {path} (stable link: {link}){}",
-            args.baud.map(|b| format!(", throttled to {b} baud")).unwrap_or_default()
+            args.baud
+                .map(|b| format!(", throttled to {b} baud"))
+                .unwrap_or_default()
         );
     })
     .context("serving the virtual head")?;

@@ -28,7 +28,10 @@ pub fn serial_connector(port: String, baud: u32) -> Connector {
 pub fn run(args: &ProbeArgs) -> anyhow::Result<()> {
     // Fail fast with the OS's reason if the port cannot be opened at all.
     drop(SerialTransport::open(&args.port, args.baud)?);
-    let config = HostConfig { command_rate_hz: args.rate, ..HostConfig::default() };
+    let config = HostConfig {
+        command_rate_hz: args.rate,
+        ..HostConfig::default()
+    };
     let link = HostLink::start(serial_connector(args.port.clone(), args.baud), config);
     // The probe holds the head where it is, with torque off: it looks, it does not move.
     link.set_torque(false);
@@ -62,7 +65,10 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<()> {
         );
         println!("  capabilities {:#06x}", info.capabilities);
     }
-    println!("  {:>2}  {:<24} {:>7} {:>7} {:>8} {:>9}", "ch", "name", "min", "max", "neutral", "travel");
+    println!(
+        "  {:>2}  {:<24} {:>7} {:>7} {:>8} {:>9}",
+        "ch", "name", "min", "max", "neutral", "travel"
+    );
     for (i, c) in v.channels.iter().enumerate() {
         println!(
             "  {i:>2}  {:<24} {:>7.3} {:>7.3} {:>8.3} {:>6.1} mm",
@@ -99,21 +105,55 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<()> {
     let v = link.view();
     let s = &v.stats;
     println!("link statistics over {:.1} s", args.seconds);
-    println!("  frames out {:>8}  ({:.0}/s)   frames in {:>8}  ({:.0}/s, telemetry {:.0}/s)", s.frames_out, s.out_per_s, s.frames_in, s.in_per_s, s.telemetry_per_s);
+    println!(
+        "  frames out {:>8}  ({:.0}/s)   frames in {:>8}  ({:.0}/s, telemetry {:.0}/s)",
+        s.frames_out, s.out_per_s, s.frames_in, s.in_per_s, s.telemetry_per_s
+    );
     let d = &s.decoder;
     println!(
         "  decode errors {}: crc {} cobs {} too-long {} too-short {} version {} unknown-type {} bad-length {} bad-value {}",
-        d.errors(), d.crc, d.cobs, d.too_long, d.too_short, d.version, d.unknown_type, d.bad_length, d.bad_value
+        d.errors(),
+        d.crc,
+        d.cobs,
+        d.too_long,
+        d.too_short,
+        d.version,
+        d.unknown_type,
+        d.bad_length,
+        d.bad_value
     );
-    println!("  rejected {}  clamped {}  reconnects {}", s.rejected, s.clamped, s.reconnects.saturating_sub(1));
+    println!(
+        "  rejected {}  clamped {}  reconnects {}",
+        s.rejected,
+        s.clamped,
+        s.reconnects.saturating_sub(1)
+    );
     match (s.rtt_percentile_us(50.0), s.rtt_percentile_us(99.0)) {
-        (Some(p50), Some(p99)) => println!("  round trip: p50 {:.2} ms  p99 {:.2} ms  ({} pings)", f64::from(p50) / 1e3, f64::from(p99) / 1e3, s.rtt_us.len()),
+        (Some(p50), Some(p99)) => println!(
+            "  round trip: p50 {:.2} ms  p99 {:.2} ms  ({} pings)",
+            f64::from(p50) / 1e3,
+            f64::from(p99) / 1e3,
+            s.rtt_us.len()
+        ),
         _ => println!("  round trip: no pong received"),
     }
-    for e in v.events.iter().filter(|e| !matches!(e, LinkEvent::Connected { .. })) {
+    for e in v
+        .events
+        .iter()
+        .filter(|e| !matches!(e, LinkEvent::Connected { .. }))
+    {
         match e {
-            LinkEvent::Rejected { msg_type, code, detail } => println!("  rejected {}: {code:?} ({detail})", msg_type_name(*msg_type)),
-            LinkEvent::Fault { channel, faults, .. } => println!("  fault on channel {channel}: {}", fault_names(*faults)),
+            LinkEvent::Rejected {
+                msg_type,
+                code,
+                detail,
+            } => println!(
+                "  rejected {}: {code:?} ({detail})",
+                msg_type_name(*msg_type)
+            ),
+            LinkEvent::Fault {
+                channel, faults, ..
+            } => println!("  fault on channel {channel}: {}", fault_names(*faults)),
             other => println!("  {other:?}"),
         }
     }
@@ -125,5 +165,9 @@ pub fn fault_names(bits: u8) -> String {
     if bits == 0 {
         return "none".into();
     }
-    (0..8).filter(|b| bits & (1 << b) != 0).map(|b| fault::NAMES[b]).collect::<Vec<_>>().join(",")
+    (0..8)
+        .filter(|b| bits & (1 << b) != 0)
+        .map(|b| fault::NAMES[b])
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -73,9 +73,17 @@ pub const DEFAULT_CHANNELS: [(&str, f32, f32); 25] = [
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}:{column}: {message}")]
-    Ron { path: String, line: usize, column: usize, message: String },
+    Ron {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
 }
@@ -117,13 +125,18 @@ impl HeadConfig {
     }
 
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Io { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::from_ron_str(&text, &path.display().to_string())
     }
 
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid { path: origin.into(), message };
+        let invalid = |message: String| ConfigError::Invalid {
+            path: origin.into(),
+            message,
+        };
         if self.channels.is_empty() || self.channels.len() > facetwin_protocol::MAX_CHANNELS {
             return Err(invalid(format!(
                 "{} channels; a head has 1 to {}",
@@ -145,10 +158,15 @@ impl HeadConfig {
                 )));
             }
             if !(c.min_norm..=c.max_norm).contains(&c.neutral_norm) {
-                return Err(invalid(format!("channel {i} ({}): neutral outside limits", c.name)));
+                return Err(invalid(format!(
+                    "channel {i} ({}): neutral outside limits",
+                    c.name
+                )));
             }
             if c.name.is_empty() || c.name.len() > 24 || !c.name.is_ascii() {
-                return Err(invalid(format!("channel {i}: name must be 1-24 ASCII bytes")));
+                return Err(invalid(format!(
+                    "channel {i}: name must be 1-24 ASCII bytes"
+                )));
             }
         }
         Ok(())

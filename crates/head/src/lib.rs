@@ -152,7 +152,14 @@ impl VirtualHead {
         for (ch, &p) in self.channels.iter_mut().zip(positions_norm) {
             let c = ch.config();
             ch.set_torque(true);
-            ch.set_target(if p.is_finite() { p.clamp(c.min_norm, c.max_norm) } else { 0.0 }, 0.0);
+            ch.set_target(
+                if p.is_finite() {
+                    p.clamp(c.min_norm, c.max_norm)
+                } else {
+                    0.0
+                },
+                0.0,
+            );
         }
         self.advance(0.5);
         self.output.clear();
@@ -161,7 +168,9 @@ impl VirtualHead {
 
     /// Injects a fault directly (tests, scenes); the protocol way is `InjectFault`.
     pub fn inject(&mut self, channel: usize, kind: FaultKind, active: bool) -> bool {
-        let Some(ch) = self.channels.get_mut(channel) else { return false };
+        let Some(ch) = self.channels.get_mut(channel) else {
+            return false;
+        };
         let fault = motor_fault(kind);
         if active {
             ch.inject(fault);
@@ -229,7 +238,8 @@ impl VirtualHead {
         self.check_watchdog();
         self.check_faults();
         if self.telemetry_hz > 0 && self.ticks >= self.next_telemetry_tick {
-            let period = (u64::from(self.config.controller_rate_hz) / u64::from(self.telemetry_hz)).max(1);
+            let period =
+                (u64::from(self.config.controller_rate_hz) / u64::from(self.telemetry_hz)).max(1);
             self.next_telemetry_tick = self.ticks + period;
             self.send_telemetry();
         }
@@ -291,7 +301,12 @@ impl VirtualHead {
         if code != ErrorCode::Ok {
             self.stats.rejected += 1;
         }
-        self.send(Message::Ack { msg_type: frame.message.msg_type() as u8, seq: frame.seq, code, detail });
+        self.send(Message::Ack {
+            msg_type: frame.message.msg_type() as u8,
+            seq: frame.seq,
+            code,
+            detail,
+        });
     }
 
     /// The current telemetry frame.
@@ -352,7 +367,9 @@ impl VirtualHead {
                 ch.set_fault_flag(fault::WATCHDOG, false);
             }
         }
-        if !self.handshaken && !matches!(ty, MsgType::Hello | MsgType::Ping | MsgType::EmergencyStop) {
+        if !self.handshaken
+            && !matches!(ty, MsgType::Hello | MsgType::Ping | MsgType::EmergencyStop)
+        {
             self.ack(&frame, ErrorCode::NotPermitted, 0);
             return;
         }
@@ -414,7 +431,10 @@ impl VirtualHead {
             }
             Message::Ping { token } => {
                 let head_time_us = self.time_us() as u32;
-                self.send(Message::Pong { token, head_time_us });
+                self.send(Message::Pong {
+                    token,
+                    head_time_us,
+                });
             }
             Message::GetChannelInfo { channel } => match self.channel_info(usize::from(channel)) {
                 Some(info) => self.send(Message::ChannelInfo(info)),
@@ -434,7 +454,11 @@ impl VirtualHead {
                 }
                 self.ack(&frame, ErrorCode::Ok, 0);
             }
-            Message::InjectFault { channel, kind, active } => {
+            Message::InjectFault {
+                channel,
+                kind,
+                active,
+            } => {
                 if self.inject(usize::from(channel), kind, active) {
                     self.ack(&frame, ErrorCode::Ok, channel);
                 } else {
@@ -499,7 +523,11 @@ impl VirtualHead {
         cfg.ki = base.ki * scale(c.ki_q8);
         cfg.kd = base.kd * scale(c.kd_q8);
         ch.configure(cfg);
-        let code = if clamped { ErrorCode::Clamped } else { ErrorCode::Ok };
+        let code = if clamped {
+            ErrorCode::Clamped
+        } else {
+            ErrorCode::Ok
+        };
         self.ack(frame, code, c.channel);
     }
 
@@ -526,15 +554,18 @@ fn wire_config(
         if b == 0.0 {
             proto::GAIN_UNITY_Q8
         } else {
-            (v / b * f32::from(proto::GAIN_UNITY_Q8)).round().clamp(0.0, 65535.0) as u16
+            (v / b * f32::from(proto::GAIN_UNITY_Q8))
+                .round()
+                .clamp(0.0, 65535.0) as u16
         }
     };
     ChannelConfig {
         channel,
         min_q15: norm_to_q15(c.min_norm),
         max_q15: norm_to_q15(c.max_norm),
-        max_velocity: (c.max_velocity_norm_s / proto::VELOCITY_LSB_NORM_S).round().clamp(0.0, 65535.0)
-            as u16,
+        max_velocity: (c.max_velocity_norm_s / proto::VELOCITY_LSB_NORM_S)
+            .round()
+            .clamp(0.0, 65535.0) as u16,
         current_limit_ma: (c.current_limit_a * 1000.0).round().clamp(0.0, 65535.0) as u16,
         kp_q8: gain(c.kp, base.kp),
         ki_q8: gain(c.ki, base.ki),

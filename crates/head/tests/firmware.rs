@@ -12,7 +12,12 @@ struct Bench {
 
 impl Bench {
     fn new() -> Self {
-        Self { head: VirtualHead::new(HeadConfig::default_head()), decoder: Decoder::new(), seq: 0, received: Vec::new() }
+        Self {
+            head: VirtualHead::new(HeadConfig::default_head()),
+            decoder: Decoder::new(),
+            seq: 0,
+            received: Vec::new(),
+        }
     }
 
     fn send(&mut self, msg: Message) {
@@ -26,7 +31,9 @@ impl Bench {
     fn collect(&mut self) {
         let out = self.head.take_output();
         let received = &mut self.received;
-        self.decoder.feed(&out, |r| received.push(r.expect("head sends valid frames").message));
+        self.decoder.feed(&out, |r| {
+            received.push(r.expect("head sends valid frames").message)
+        });
     }
 
     /// Advances in 1 ms steps, collecting output.
@@ -41,20 +48,40 @@ impl Bench {
         self.received
             .iter()
             .rev()
-            .find_map(|m| if let Message::Telemetry(t) = m { Some(*t) } else { None })
+            .find_map(|m| {
+                if let Message::Telemetry(t) = m {
+                    Some(*t)
+                } else {
+                    None
+                }
+            })
             .expect("telemetry received")
     }
 
     fn acks(&self) -> Vec<(u8, ErrorCode, u8)> {
         self.received
             .iter()
-            .filter_map(|m| if let Message::Ack { msg_type, code, detail, .. } = m { Some((*msg_type, *code, *detail)) } else { None })
+            .filter_map(|m| {
+                if let Message::Ack {
+                    msg_type,
+                    code,
+                    detail,
+                    ..
+                } = m
+                {
+                    Some((*msg_type, *code, *detail))
+                } else {
+                    None
+                }
+            })
             .collect()
     }
 
     fn connect(&mut self) {
         self.send(Message::Hello { nonce: 77 });
-        self.send(Message::Torque { enable_mask: (1 << 25) - 1 });
+        self.send(Message::Torque {
+            enable_mask: (1 << 25) - 1,
+        });
     }
 
     fn targets(&mut self, pose: &[f32]) {
@@ -72,18 +99,40 @@ fn pose_with(channel: usize, value: f32) -> Vec<f32> {
 fn handshake_reports_identity_and_commands_before_it_are_refused() {
     let mut b = Bench::new();
     b.send(Message::Torque { enable_mask: 1 });
-    assert_eq!(b.acks(), vec![(MsgType::Torque as u8, ErrorCode::NotPermitted, 0)]);
+    assert_eq!(
+        b.acks(),
+        vec![(MsgType::Torque as u8, ErrorCode::NotPermitted, 0)]
+    );
     b.send(Message::Hello { nonce: 0xABCD });
-    let reply = b.received.iter().find_map(|m| if let Message::HelloReply(h) = m { Some(*h) } else { None });
+    let reply = b.received.iter().find_map(|m| {
+        if let Message::HelloReply(h) = m {
+            Some(*h)
+        } else {
+            None
+        }
+    });
     let h = reply.expect("hello reply");
     assert_eq!(h.nonce, 0xABCD);
     assert_eq!(h.protocol_version, PROTOCOL_VERSION);
     assert_eq!(h.channel_count, 25);
     b.send(Message::GetChannelInfo { channel: 12 });
-    let info = b.received.iter().find_map(|m| if let Message::ChannelInfo(c) = m { Some(*c) } else { None }).expect("info");
+    let info = b
+        .received
+        .iter()
+        .find_map(|m| {
+            if let Message::ChannelInfo(c) = m {
+                Some(*c)
+            } else {
+                None
+            }
+        })
+        .expect("info");
     assert_eq!(info.name_str(), "zygomaticus_major_l");
     b.send(Message::GetChannelInfo { channel: 40 });
-    assert!(b.acks().contains(&(MsgType::GetChannelInfo as u8, ErrorCode::BadChannel, 40)));
+    assert!(
+        b.acks()
+            .contains(&(MsgType::GetChannelInfo as u8, ErrorCode::BadChannel, 40))
+    );
 }
 
 #[test]
@@ -99,7 +148,11 @@ fn targets_move_the_motor_and_telemetry_reports_it() {
     assert!((p - 0.6).abs() < 0.05, "zygomaticus at {p}");
     for (i, c) in t.channels().iter().enumerate() {
         if i != 12 {
-            assert!(c.position_norm().abs() < 0.05, "channel {i} moved to {}", c.position_norm());
+            assert!(
+                c.position_norm().abs() < 0.05,
+                "channel {i} moved to {}",
+                c.position_norm()
+            );
         }
     }
     assert_eq!(t.torque_mask, (1 << 25) - 1);
@@ -152,10 +205,15 @@ fn emergency_stop_latches_until_cleared() {
     b.send(Message::Torque { enable_mask: 1 });
     assert_eq!(
         b.acks(),
-        vec![(MsgType::SetTargets as u8, ErrorCode::EStopActive, 0), (MsgType::Torque as u8, ErrorCode::EStopActive, 0)]
+        vec![
+            (MsgType::SetTargets as u8, ErrorCode::EStopActive, 0),
+            (MsgType::Torque as u8, ErrorCode::EStopActive, 0)
+        ]
     );
     b.send(Message::ClearFaults { mask: u32::MAX });
-    b.send(Message::Torque { enable_mask: (1 << 25) - 1 });
+    b.send(Message::Torque {
+        enable_mask: (1 << 25) - 1,
+    });
     b.run_ms(20);
     let t = b.last_telemetry();
     assert_eq!(t.status & status::ESTOP, 0);
@@ -168,25 +226,43 @@ fn out_of_range_targets_are_clamped_and_reported() {
     b.connect();
     b.received.clear();
     b.targets(&pose_with(21, -0.5)); // jaw cannot go below 0
-    assert_eq!(b.acks(), vec![(MsgType::SetTargets as u8, ErrorCode::Clamped, 21)]);
+    assert_eq!(
+        b.acks(),
+        vec![(MsgType::SetTargets as u8, ErrorCode::Clamped, 21)]
+    );
     assert_eq!(b.head.channel(21).map(|c| c.state().target_norm), Some(0.0));
     b.received.clear();
     b.send(Message::SetTargets(Targets::from_norm(&[0.3; 24], 0)));
-    assert_eq!(b.acks(), vec![(MsgType::SetTargets as u8, ErrorCode::BadLength, 24)]);
-    assert!(b.head.states().all(|s| s.target_norm != 0.3), "a short frame changes nothing");
+    assert_eq!(
+        b.acks(),
+        vec![(MsgType::SetTargets as u8, ErrorCode::BadLength, 24)]
+    );
+    assert!(
+        b.head.states().all(|s| s.target_norm != 0.3),
+        "a short frame changes nothing"
+    );
 }
 
 #[test]
 fn injected_jam_is_reported_as_a_stall_fault() {
     let mut b = Bench::new();
     b.connect();
-    b.send(Message::InjectFault { channel: 12, kind: FaultKind::Jam, active: true });
+    b.send(Message::InjectFault {
+        channel: 12,
+        kind: FaultKind::Jam,
+        active: true,
+    });
     for _ in 0..40 {
         b.targets(&pose_with(12, 0.8));
         b.run_ms(10);
     }
     let t = b.last_telemetry();
-    assert_ne!(t.channels()[12].faults & fault::STALL, 0, "faults {:#x}", t.channels()[12].faults);
+    assert_ne!(
+        t.channels()[12].faults & fault::STALL,
+        0,
+        "faults {:#x}",
+        t.channels()[12].faults
+    );
     assert!(b.received.iter().any(|m| matches!(m, Message::FaultEvent { channel: 12, faults, .. } if faults & fault::STALL != 0)));
 }
 
@@ -208,7 +284,9 @@ fn corrupted_link_never_delivers_a_corrupted_command() {
     let mut delivered = 0u32;
     let mut last_targets: Vec<f32> = b.head.states().map(|s| s.target_norm).collect();
     for k in 0..20_000u32 {
-        let pose: Vec<f32> = (0..25).map(|i| ((k * 31 + i * 7) % 30) as f32 / 100.0).collect();
+        let pose: Vec<f32> = (0..25)
+            .map(|i| ((k * 31 + i * 7) % 30) as f32 / 100.0)
+            .collect();
         let t = Targets::from_norm(&pose, 10);
         sent.push(t.positions().to_vec());
         let mut buf = [0u8; MAX_WIRE_FRAME];
@@ -226,12 +304,18 @@ fn corrupted_link_never_delivers_a_corrupted_command() {
         if targets != last_targets {
             delivered += 1;
             let as_q15: Vec<i16> = targets.iter().map(|&v| norm_to_q15(v)).collect();
-            assert!(sent.iter().rev().take(3).any(|s| *s == as_q15), "frame {k}: motors got a pose nobody sent");
+            assert!(
+                sent.iter().rev().take(3).any(|s| *s == as_q15),
+                "frame {k}: motors got a pose nobody sent"
+            );
             last_targets = targets;
         }
     }
     assert!(corrupted > 5_000, "{corrupted} bytes corrupted");
-    assert!(delivered > 10_000 && delivered < 20_000, "{delivered} frames delivered");
+    assert!(
+        delivered > 10_000 && delivered < 20_000,
+        "{delivered} frames delivered"
+    );
     assert!(b.head.decoder_stats().crc + b.head.decoder_stats().cobs > 1_000);
 }
 
@@ -244,7 +328,16 @@ fn same_inputs_give_identical_telemetry() {
             b.targets(&pose_with(k % 25, 0.5));
             b.run_ms(3);
         }
-        b.received.iter().filter_map(|m| if let Message::Telemetry(t) = m { Some(*t) } else { None }).collect::<Vec<_>>()
+        b.received
+            .iter()
+            .filter_map(|m| {
+                if let Message::Telemetry(t) = m {
+                    Some(*t)
+                } else {
+                    None
+                }
+            })
+            .collect::<Vec<_>>()
     };
     assert_eq!(run(), run());
 }

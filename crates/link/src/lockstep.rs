@@ -36,7 +36,9 @@ impl SharedHead {
     }
 
     pub fn lock(&self) -> MutexGuard<'_, HeadPipe> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Advances the head's simulated time and collects its output.
@@ -62,7 +64,10 @@ impl HeadPipe {
             return;
         }
         for b in bytes {
-            self.rng = self.rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.rng = self
+                .rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let r = (self.rng >> 11) as f64 / (1u64 << 53) as f64;
             if r < self.corrupt_fraction {
                 let x = ((self.rng >> 3) as u8) | 1;

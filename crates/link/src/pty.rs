@@ -38,12 +38,17 @@ pub struct PtyHead {
 
 impl PtyHead {
     pub fn open(link: Option<&Path>) -> Result<Self, LinkError> {
-        let (mut master, slave) = TTYPort::pair()
-            .map_err(|e| LinkError::Open { path: "pseudo-terminal".into(), reason: e.to_string() })?;
+        let (mut master, slave) = TTYPort::pair().map_err(|e| LinkError::Open {
+            path: "pseudo-terminal".into(),
+            reason: e.to_string(),
+        })?;
         let slave_path = slave.name().unwrap_or_default();
         master
             .set_timeout(Duration::from_millis(1))
-            .map_err(|e| LinkError::Open { path: slave_path.clone(), reason: e.to_string() })?;
+            .map_err(|e| LinkError::Open {
+                path: slave_path.clone(),
+                reason: e.to_string(),
+            })?;
         if let Some(link) = link {
             let _ = std::fs::remove_file(link);
             std::os::unix::fs::symlink(&slave_path, link).map_err(|e| LinkError::Open {
@@ -51,7 +56,12 @@ impl PtyHead {
                 reason: format!("cannot create symlink: {e}"),
             })?;
         }
-        Ok(Self { master, slave, slave_path, link: link.map(Path::to_path_buf) })
+        Ok(Self {
+            master,
+            slave,
+            slave_path,
+            link: link.map(Path::to_path_buf),
+        })
     }
 
     /// The device path a host opens (e.g. `/dev/pts/3`).
@@ -81,9 +91,18 @@ impl PtyHead {
                     head.receive(&buf[..n]);
                 }
                 Ok(_) => {}
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
                 Err(e) => {
-                    return Err(LinkError::Io { what: self.slave_path.clone(), source: e });
+                    return Err(LinkError::Io {
+                        what: self.slave_path.clone(),
+                        source: e,
+                    });
                 }
             }
             let now = Instant::now();
@@ -107,8 +126,19 @@ impl PtyHead {
                         summary.bytes_out += w as u64;
                         pending.drain(..w);
                     }
-                    Err(e) if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {}
-                    Err(e) => return Err(LinkError::Io { what: self.slave_path.clone(), source: e }),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::TimedOut
+                                | std::io::ErrorKind::WouldBlock
+                                | std::io::ErrorKind::Interrupted
+                        ) => {}
+                    Err(e) => {
+                        return Err(LinkError::Io {
+                            what: self.slave_path.clone(),
+                            source: e,
+                        });
+                    }
                 }
             }
             // Nobody reading: don't let telemetry pile up into a stale backlog for the next host.
@@ -150,4 +180,3 @@ pub fn serve_pty(
     ready(pty.slave_path());
     pty.serve(&mut head, options, stop)
 }
-

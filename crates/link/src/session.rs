@@ -5,12 +5,11 @@
 //! its own clock, so no render frame ever throttles the command stream.
 
 use crate::transport::{LinkError, Transport};
-use facetwin_protocol::{
-    ChannelInfo, Decoder, DecoderStats, ErrorCode, Frame, HeadInfo, MAX_CHANNELS,
-    MAX_WIRE_FRAME, Message, MsgType, PROTOCOL_VERSION, Targets, Telemetry, encode_frame,
-    q15_to_norm,
-};
 use facetwin_protocol::status as proto_status;
+use facetwin_protocol::{
+    ChannelInfo, Decoder, DecoderStats, ErrorCode, Frame, HeadInfo, MAX_CHANNELS, MAX_WIRE_FRAME,
+    Message, MsgType, PROTOCOL_VERSION, Targets, Telemetry, encode_frame, q15_to_norm,
+};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -60,7 +59,9 @@ impl Default for HostConfig {
 /// Where the session stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkState {
-    Disconnected { reason: String },
+    Disconnected {
+        reason: String,
+    },
     Handshaking,
     /// Handshake done, waiting for the first telemetry to start the handover.
     Syncing,
@@ -76,12 +77,31 @@ impl LinkState {
 /// Things worth telling the user about, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LinkEvent {
-    Connected { transport: String, info: HeadInfo },
-    Disconnected { reason: String },
-    HandoverDone { ticks: u32 },
-    Rejected { msg_type: u8, code: ErrorCode, detail: u8 },
-    Clamped { channel: usize, wanted: f32, limit: f32 },
-    Fault { channel: u8, faults: u8, head_time_us: u32 },
+    Connected {
+        transport: String,
+        info: HeadInfo,
+    },
+    Disconnected {
+        reason: String,
+    },
+    HandoverDone {
+        ticks: u32,
+    },
+    Rejected {
+        msg_type: u8,
+        code: ErrorCode,
+        detail: u8,
+    },
+    Clamped {
+        channel: usize,
+        wanted: f32,
+        limit: f32,
+    },
+    Fault {
+        channel: u8,
+        faults: u8,
+        head_time_us: u32,
+    },
 }
 
 /// Static description of a channel as the head reported it.
@@ -159,7 +179,9 @@ pub struct HeadView {
 impl Default for HeadView {
     fn default() -> Self {
         Self {
-            state: LinkState::Disconnected { reason: "not started".into() },
+            state: LinkState::Disconnected {
+                reason: "not started".into(),
+            },
             transport: String::new(),
             info: None,
             channels: Vec::new(),
@@ -176,7 +198,8 @@ impl Default for HeadView {
 impl HeadView {
     /// Measured positions from the latest telemetry, normalised travel.
     pub fn positions_norm(&self) -> Option<Vec<f32>> {
-        self.telemetry.map(|t| t.channels().iter().map(|c| c.position_norm()).collect())
+        self.telemetry
+            .map(|t| t.channels().iter().map(|c| c.position_norm()).collect())
     }
 }
 
@@ -213,7 +236,9 @@ pub struct HostCore {
 
 impl std::fmt::Debug for HostCore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HostCore").field("state", &self.view.state).finish_non_exhaustive()
+        f.debug_struct("HostCore")
+            .field("state", &self.view.state)
+            .finish_non_exhaustive()
     }
 }
 
@@ -289,7 +314,9 @@ impl HostCore {
 
     fn disconnect(&mut self, reason: String, now: Duration) {
         if self.transport.take().is_some() {
-            self.event(LinkEvent::Disconnected { reason: reason.clone() });
+            self.event(LinkEvent::Disconnected {
+                reason: reason.clone(),
+            });
         }
         self.decoder.reset();
         self.torque_sent = None;
@@ -299,9 +326,13 @@ impl HostCore {
     }
 
     fn send(&mut self, msg: &Message, now: Duration) {
-        let Some(t) = self.transport.as_mut() else { return };
+        let Some(t) = self.transport.as_mut() else {
+            return;
+        };
         let mut buf = [0u8; MAX_WIRE_FRAME];
-        let Ok(n) = encode_frame(self.seq, msg, &mut buf) else { return };
+        let Ok(n) = encode_frame(self.seq, msg, &mut buf) else {
+            return;
+        };
         self.seq = self.seq.wrapping_add(1);
         match t.write_all(&buf[..n]) {
             Ok(()) => {
@@ -318,7 +349,9 @@ impl HostCore {
     /// Reads what has arrived, handles it, checks timeouts and reconnects. Call often.
     pub fn poll(&mut self, now: Duration) {
         if self.transport.is_none() {
-            let due = self.last_attempt.is_none_or(|t| now >= t + self.config.reconnect_interval);
+            let due = self
+                .last_attempt
+                .is_none_or(|t| now >= t + self.config.reconnect_interval);
             if due {
                 self.last_attempt = Some(now);
                 self.try_connect(now);
@@ -389,7 +422,11 @@ impl HostCore {
             }
             Err(e) => {
                 let reason = e.to_string();
-                if self.view.state != (LinkState::Disconnected { reason: reason.clone() }) {
+                if self.view.state
+                    != (LinkState::Disconnected {
+                        reason: reason.clone(),
+                    })
+                {
                     self.set_state(LinkState::Disconnected { reason }, now);
                 }
             }
@@ -468,8 +505,18 @@ impl HostCore {
                 for i in 0..count {
                     self.send(&Message::GetChannelInfo { channel: i as u8 }, now);
                 }
-                self.send(&Message::SetWatchdog { timeout_ms: self.config.watchdog_ms }, now);
-                self.send(&Message::SetTelemetryRate { rate_hz: self.config.telemetry_hz }, now);
+                self.send(
+                    &Message::SetWatchdog {
+                        timeout_ms: self.config.watchdog_ms,
+                    },
+                    now,
+                );
+                self.send(
+                    &Message::SetTelemetryRate {
+                        rate_hz: self.config.telemetry_hz,
+                    },
+                    now,
+                );
                 self.set_state(LinkState::Syncing, now);
             }
             Message::ChannelInfo(ci) => {
@@ -489,7 +536,10 @@ impl HostCore {
                 if let Some(pos) = self.pings.iter().position(|(tok, _)| *tok == token) {
                     let (_, sent) = self.pings[pos];
                     self.pings.drain(..=pos);
-                    let rtt = now.saturating_sub(sent).as_micros().min(u128::from(u32::MAX)) as u32;
+                    let rtt = now
+                        .saturating_sub(sent)
+                        .as_micros()
+                        .min(u128::from(u32::MAX)) as u32;
                     let s = &mut self.view.stats;
                     if s.rtt_us.len() == RTT_SAMPLES {
                         s.rtt_us.pop_front();
@@ -497,18 +547,35 @@ impl HostCore {
                     s.rtt_us.push_back(rtt);
                 }
             }
-            Message::Ack { msg_type, code, detail, .. } => {
+            Message::Ack {
+                msg_type,
+                code,
+                detail,
+                ..
+            } => {
                 if code != ErrorCode::Ok {
                     if code == ErrorCode::Clamped {
                         self.view.stats.clamped += 1;
                     } else {
                         self.view.stats.rejected += 1;
                     }
-                    self.event(LinkEvent::Rejected { msg_type, code, detail });
+                    self.event(LinkEvent::Rejected {
+                        msg_type,
+                        code,
+                        detail,
+                    });
                 }
             }
-            Message::FaultEvent { head_time_us, channel, faults } => {
-                self.event(LinkEvent::Fault { channel, faults, head_time_us });
+            Message::FaultEvent {
+                head_time_us,
+                channel,
+                faults,
+            } => {
+                self.event(LinkEvent::Fault {
+                    channel,
+                    faults,
+                    head_time_us,
+                });
             }
             _ => {}
         }
@@ -538,14 +605,20 @@ impl HostCore {
         self.torque_sent = None;
         self.set_state(LinkState::Connected, now);
         if let Some(info) = self.view.info {
-            self.event(LinkEvent::Connected { transport: self.view.transport.clone(), info });
+            self.event(LinkEvent::Connected {
+                transport: self.view.transport.clone(),
+                info,
+            });
         }
     }
 
     /// One tick of the command stream: targets (ramped while handing over), torque, queued
     /// commands and pings. Call at `command_rate_hz`.
     pub fn command_tick(&mut self, now: Duration) {
-        if self.transport.is_none() || self.config.passive || self.view.state != LinkState::Connected {
+        if self.transport.is_none()
+            || self.config.passive
+            || self.view.state != LinkState::Connected
+        {
             return;
         }
         while let Some(msg) = self.outbox.pop_front() {
@@ -589,7 +662,12 @@ impl HostCore {
             if self.pings.len() > 64 {
                 self.pings.pop_front();
             }
-            self.send(&Message::Ping { token: self.ping_token }, now);
+            self.send(
+                &Message::Ping {
+                    token: self.ping_token,
+                },
+                now,
+            );
         }
     }
 
@@ -604,7 +682,11 @@ impl HostCore {
         for i in 0..n {
             let meta = &self.view.channels[i];
             let raw = self.desired.get(i).copied().unwrap_or(meta.neutral_norm);
-            let raw = if raw.is_finite() { raw } else { meta.neutral_norm };
+            let raw = if raw.is_finite() {
+                raw
+            } else {
+                meta.neutral_norm
+            };
             // Host-side limits: out-of-range targets are clamped and reported, never sent.
             let want = raw.clamp(meta.min_norm, meta.max_norm);
             if want != raw {
@@ -628,14 +710,20 @@ impl HostCore {
                 matches!(e, LinkEvent::Clamped { channel: c, wanted: w, .. } if *c == channel && *w == wanted)
             });
             if !already {
-                self.event(LinkEvent::Clamped { channel, wanted, limit });
+                self.event(LinkEvent::Clamped {
+                    channel,
+                    wanted,
+                    limit,
+                });
             }
         }
         if self.view.handing_over {
             self.handover_ticks += 1;
             if settled {
                 self.view.handing_over = false;
-                self.event(LinkEvent::HandoverDone { ticks: self.handover_ticks });
+                self.event(LinkEvent::HandoverDone {
+                    ticks: self.handover_ticks,
+                });
             }
         }
         let period_ms = (1000 / self.config.command_rate_hz.max(1)).max(1);
@@ -688,7 +776,11 @@ impl HostLink {
                 .spawn(move || run(HostCore::new(connector, config), &shared, &stop))
                 .ok()
         };
-        Self { shared, stop, thread }
+        Self {
+            shared,
+            stop,
+            thread,
+        }
     }
 
     pub fn set_desired(&self, positions_norm: &[f32]) {
@@ -742,7 +834,8 @@ impl Drop for HostLink {
 
 fn run(mut core: HostCore, shared: &Mutex<Shared>, stop: &AtomicBool) {
     let start = Instant::now();
-    let period = Duration::from_secs_f64(1.0 / f64::from(core.config().command_rate_hz.clamp(1, 1000)));
+    let period =
+        Duration::from_secs_f64(1.0 / f64::from(core.config().command_rate_hz.clamp(1, 1000)));
     let mut next_tick = Duration::ZERO;
     while !stop.load(Ordering::Relaxed) {
         let now = start.elapsed();

@@ -12,7 +12,10 @@ pub enum LinkError {
     #[error("{0}: disconnected")]
     Disconnected(String),
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("handshake with {0} failed: {1}")]
     Handshake(String, String),
 }
@@ -33,7 +36,9 @@ pub struct SerialTransport {
 
 impl std::fmt::Debug for SerialTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SerialTransport").field("name", &self.name).finish()
+        f.debug_struct("SerialTransport")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -47,10 +52,16 @@ impl SerialTransport {
             .stop_bits(serialport::StopBits::One)
             .flow_control(serialport::FlowControl::None)
             .open()
-            .map_err(|e| LinkError::Open { path: path.into(), reason: e.to_string() })?;
+            .map_err(|e| LinkError::Open {
+                path: path.into(),
+                reason: e.to_string(),
+            })?;
         // Drop whatever an earlier session left in the buffers.
         let _ = port.clear(serialport::ClearBuffer::All);
-        Ok(Self { port, name: format!("{path} @ {baud}") })
+        Ok(Self {
+            port,
+            name: format!("{path} @ {baud}"),
+        })
     }
 }
 
@@ -64,7 +75,10 @@ fn io_error(name: &str, e: std::io::Error) -> LinkError {
         _ if e.raw_os_error() == Some(5) || e.raw_os_error() == Some(19) => {
             LinkError::Disconnected(name.into())
         }
-        _ => LinkError::Io { what: name.into(), source: e },
+        _ => LinkError::Io {
+            what: name.into(),
+            source: e,
+        },
     }
 }
 
@@ -76,9 +90,15 @@ impl Transport for SerialTransport {
             match self.port.write(rest) {
                 Ok(0) => return Err(LinkError::Disconnected(self.name.clone())),
                 Ok(n) => rest = &rest[n..],
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::WouldBlock => {
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::TimedOut
+                        || e.kind() == std::io::ErrorKind::WouldBlock =>
+                {
                     if Instant::now() > deadline {
-                        return Err(LinkError::Io { what: self.name.clone(), source: e });
+                        return Err(LinkError::Io {
+                            what: self.name.clone(),
+                            source: e,
+                        });
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -95,7 +115,9 @@ impl Transport for SerialTransport {
             Err(e)
                 if matches!(
                     e.kind(),
-                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                    std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::Interrupted
                 ) =>
             {
                 Ok(0)
@@ -120,7 +142,11 @@ pub struct VirtualTransport {
 
 impl VirtualTransport {
     pub fn new(head: VirtualHead) -> Self {
-        Self { head, last: Instant::now(), pending: Vec::new() }
+        Self {
+            head,
+            last: Instant::now(),
+            pending: Vec::new(),
+        }
     }
 
     pub fn head(&self) -> &VirtualHead {
@@ -168,8 +194,10 @@ impl Transport for VirtualTransport {
 
 /// Serial ports the OS knows, with USB identity where available.
 pub fn list_ports() -> Result<Vec<serialport::SerialPortInfo>, LinkError> {
-    serialport::available_ports()
-        .map_err(|e| LinkError::Open { path: "(port enumeration)".into(), reason: e.to_string() })
+    serialport::available_ports().map_err(|e| LinkError::Open {
+        path: "(port enumeration)".into(),
+        reason: e.to_string(),
+    })
 }
 
 /// One line per port: path and, for USB, vendor/product ids, serial number, names.

@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 fn lockstep(head: VirtualHead, config: HostConfig) -> (SharedHead, HostCore) {
     let shared = SharedHead::new(head);
     let s = shared.clone();
-    let core = HostCore::new(Box::new(move || Ok(Box::new(s.transport()) as Box<dyn Transport>)), config);
+    let core = HostCore::new(
+        Box::new(move || Ok(Box::new(s.transport()) as Box<dyn Transport>)),
+        config,
+    );
     (shared, core)
 }
 
@@ -31,7 +34,10 @@ fn run(shared: &SharedHead, core: &mut HostCore, t: &mut Duration, ms: u64) {
 
 #[test]
 fn handshake_reads_channels_and_streams_targets() {
-    let (shared, mut core) = lockstep(VirtualHead::new(HeadConfig::default_head()), HostConfig::default());
+    let (shared, mut core) = lockstep(
+        VirtualHead::new(HeadConfig::default_head()),
+        HostConfig::default(),
+    );
     let mut t = Duration::ZERO;
     let mut pose = vec![0.0; 25];
     pose[12] = 0.7;
@@ -46,7 +52,11 @@ fn handshake_reads_channels_and_streams_targets() {
     let p = core.view().positions_norm().expect("telemetry")[12];
     assert!((p - 0.7).abs() < 0.05, "measured {p}");
     let s = &core.view().stats;
-    assert!(s.telemetry_frames > 250, "telemetry at 200 Hz: {}", s.telemetry_frames);
+    assert!(
+        s.telemetry_frames > 250,
+        "telemetry at 200 Hz: {}",
+        s.telemetry_frames
+    );
     assert_eq!(s.decoder.errors(), 0);
 }
 
@@ -84,17 +94,32 @@ fn handover_ramps_from_the_measured_pose_by_at_most_one_percent_per_step() {
         last = Some(v.sent_norm.clone());
     }
     let first = first_sent.expect("connected");
-    assert!((first[12] - 0.6).abs() < 0.02, "handover starts at the measured pose, got {}", first[12]);
+    assert!(
+        (first[12] - 0.6).abs() < 0.02,
+        "handover starts at the measured pose, got {}",
+        first[12]
+    );
     assert!((first[21] - 0.5).abs() < 0.02);
     assert!(max_step <= 0.01 + 1e-6, "largest command step {max_step}");
     let end = last.expect("sent");
-    assert!((end[12] - 0.1).abs() < 1e-5 && (end[0] - 0.4).abs() < 1e-5, "reached the designer's pose");
-    assert!(core.view().events.iter().any(|e| matches!(e, LinkEvent::HandoverDone { .. })));
+    assert!(
+        (end[12] - 0.1).abs() < 1e-5 && (end[0] - 0.4).abs() < 1e-5,
+        "reached the designer's pose"
+    );
+    assert!(
+        core.view()
+            .events
+            .iter()
+            .any(|e| matches!(e, LinkEvent::HandoverDone { .. }))
+    );
 }
 
 #[test]
 fn host_side_limits_clamp_and_report() {
-    let (shared, mut core) = lockstep(VirtualHead::new(HeadConfig::default_head()), HostConfig::default());
+    let (shared, mut core) = lockstep(
+        VirtualHead::new(HeadConfig::default_head()),
+        HostConfig::default(),
+    );
     let mut desired = vec![0.0; 25];
     desired[21] = 1.7; // jaw beyond its travel
     desired[6] = f32::NAN;
@@ -104,13 +129,24 @@ fn host_side_limits_clamp_and_report() {
     let v = core.view();
     assert!(v.sent_norm[21] <= 1.0);
     assert!(v.sent_norm[6].is_finite());
-    assert!(v.events.iter().any(|e| matches!(e, LinkEvent::Clamped { channel: 21, .. })));
-    assert_eq!(shared.lock().head.stats().clamped, 0, "the head never saw an out-of-range target");
+    assert!(
+        v.events
+            .iter()
+            .any(|e| matches!(e, LinkEvent::Clamped { channel: 21, .. }))
+    );
+    assert_eq!(
+        shared.lock().head.stats().clamped,
+        0,
+        "the head never saw an out-of-range target"
+    );
 }
 
 #[test]
 fn a_link_with_one_percent_corruption_keeps_running() {
-    let (shared, mut core) = lockstep(VirtualHead::new(HeadConfig::default_head()), HostConfig::default());
+    let (shared, mut core) = lockstep(
+        VirtualHead::new(HeadConfig::default_head()),
+        HostConfig::default(),
+    );
     shared.lock().corrupt_fraction = 0.01;
     let mut pose = vec![0.0; 25];
     pose[13] = 0.5;
@@ -119,13 +155,20 @@ fn a_link_with_one_percent_corruption_keeps_running() {
     run(&shared, &mut core, &mut t, 3000);
     let v = core.view();
     assert!(v.stats.decoder.errors() > 10);
-    assert_eq!(v.stats.reconnects, 1, "a noisy line is degraded, not disconnected");
+    assert_eq!(
+        v.stats.reconnects, 1,
+        "a noisy line is degraded, not disconnected"
+    );
     assert_eq!(v.state, LinkState::Connected);
     let pipe = shared.lock();
     assert!(pipe.corrupted_bytes > 100);
     // A 240-byte telemetry frame survives 1 % byte corruption only ~9 % of the time; the
     // commands (60 bytes, ~55 %) still get through and the head tracks.
-    let p = pipe.head.channel(13).map(|c| c.state().position_norm).unwrap_or(f32::NAN);
+    let p = pipe
+        .head
+        .channel(13)
+        .map(|c| c.state().position_norm)
+        .unwrap_or(f32::NAN);
     assert!((p - 0.5).abs() < 0.08, "tracked through corruption: {p}");
     assert!(pipe.head.decoder_stats().errors() > 10);
 }
@@ -148,7 +191,15 @@ impl Transport for OtherVersionHead {
         for m in got {
             if let Message::Hello { nonce } = m {
                 let mut buf = [0u8; MAX_WIRE_FRAME];
-                let info = HeadInfo { protocol_version: 2, firmware: [9, 9, 9], channel_count: 25, capabilities: 0, max_frame: 320, head_id: 1, nonce };
+                let info = HeadInfo {
+                    protocol_version: 2,
+                    firmware: [9, 9, 9],
+                    channel_count: 25,
+                    capabilities: 0,
+                    max_frame: 320,
+                    head_id: 1,
+                    nonce,
+                };
                 let n = encode_frame(0, &Message::HelloReply(info), &mut buf).expect("encode");
                 self.reply.extend_from_slice(&buf[..n]);
             }
@@ -172,7 +223,13 @@ fn commands_are_never_sent_to_a_head_of_another_protocol_version() {
     let sent = Arc::new(Mutex::new(Vec::new()));
     let s = Arc::clone(&sent);
     let mut core = HostCore::new(
-        Box::new(move || Ok(Box::new(OtherVersionHead { sent: Arc::clone(&s), decoder: Decoder::new(), reply: Vec::new() }) as Box<dyn Transport>)),
+        Box::new(move || {
+            Ok(Box::new(OtherVersionHead {
+                sent: Arc::clone(&s),
+                decoder: Decoder::new(),
+                reply: Vec::new(),
+            }) as Box<dyn Transport>)
+        }),
         HostConfig::default(),
     );
     core.set_desired(&[0.5; 25]);
@@ -183,14 +240,23 @@ fn commands_are_never_sent_to_a_head_of_another_protocol_version() {
     }
     let sent = sent.lock().expect("lock");
     assert!(!sent.is_empty());
-    assert!(sent.iter().all(|m| matches!(m, Message::Hello { .. })), "only hellos: {sent:?}");
+    assert!(
+        sent.iter().all(|m| matches!(m, Message::Hello { .. })),
+        "only hellos: {sent:?}"
+    );
     match &core.view().state {
         LinkState::Disconnected { reason } => assert!(reason.contains("protocol v2"), "{reason}"),
         other => panic!("state {other:?}"),
     }
 }
 
-fn serve_in_thread(link: std::path::PathBuf) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>, std::sync::mpsc::Receiver<()>) {
+fn serve_in_thread(
+    link: std::path::PathBuf,
+) -> (
+    Arc<AtomicBool>,
+    std::thread::JoinHandle<()>,
+    std::sync::mpsc::Receiver<()>,
+) {
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = std::sync::mpsc::channel();
     let st = Arc::clone(&stop);
@@ -211,30 +277,51 @@ fn vanished_pty_is_detected_within_100_ms_and_the_host_reconnects() {
     ready.recv().expect("server ready");
     let port = link.display().to_string();
     let host = HostLink::start(
-        Box::new(move || SerialTransport::open(&port, 1_000_000).map(|t| Box::new(t) as Box<dyn Transport>)),
+        Box::new(move || {
+            SerialTransport::open(&port, 1_000_000).map(|t| Box::new(t) as Box<dyn Transport>)
+        }),
         HostConfig::default(),
     );
     let wait = |what: &str, f: &dyn Fn(&HeadView) -> bool, limit: Duration| -> Duration {
         let start = Instant::now();
         while !host.with_view(f) {
-            assert!(start.elapsed() < limit, "timed out waiting for {what}: {:?}", host.view().state);
+            assert!(
+                start.elapsed() < limit,
+                "timed out waiting for {what}: {:?}",
+                host.view().state
+            );
             std::thread::sleep(Duration::from_millis(1));
         }
         start.elapsed()
     };
-    wait("connect", &|v| v.state == LinkState::Connected, Duration::from_secs(5));
+    wait(
+        "connect",
+        &|v| v.state == LinkState::Connected,
+        Duration::from_secs(5),
+    );
     host.set_desired(&[0.2; 25]);
     std::thread::sleep(Duration::from_millis(200));
     // Unplug.
     stop.store(true, Ordering::Relaxed);
     handle.join().expect("server thread");
-    let detected = wait("disconnect", &|v| matches!(v.state, LinkState::Disconnected { .. }), Duration::from_secs(2));
-    assert!(detected <= Duration::from_millis(100), "disconnect noticed after {detected:?}");
+    let detected = wait(
+        "disconnect",
+        &|v| matches!(v.state, LinkState::Disconnected { .. }),
+        Duration::from_secs(2),
+    );
+    assert!(
+        detected <= Duration::from_millis(100),
+        "disconnect noticed after {detected:?}"
+    );
     assert!(host.is_running(), "the session survives");
     // The head comes back on a new pseudo-terminal behind the same link.
     let (stop2, handle2, ready2) = serve_in_thread(link.clone());
     ready2.recv().expect("server ready");
-    wait("reconnect", &|v| v.state == LinkState::Connected, Duration::from_secs(5));
+    wait(
+        "reconnect",
+        &|v| v.state == LinkState::Connected,
+        Duration::from_secs(5),
+    );
     assert!(host.view().stats.reconnects >= 2);
     host.stop();
     stop2.store(true, Ordering::Relaxed);

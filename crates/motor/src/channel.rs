@@ -396,10 +396,10 @@ pub struct Channel {
 impl Channel {
     /// Creates a channel at rest at neutral, torque off, winding at ambient.
     /// `params` should be valid (see [`ChannelParams::validate`]; everything
-    /// loaded through [`ChannelParams::load`] is); use [`Channel::try_new`]
-    /// to check. `seed` drives the injected encoder noise only.
+    /// loaded through [`ChannelParams::load`] is): invalid values do not
+    /// panic but make a meaningless simulation. [`Channel::try_new`] checks
+    /// first. `seed` drives the injected encoder noise only.
     pub fn new(params: &ChannelParams, seed: u64) -> Self {
-        debug_assert!(params.validate().is_ok(), "invalid ChannelParams");
         let k = Consts::new(params);
         let dtc = DtCache::new(&k, params.controller.dt_s);
         let cfg = params.initial_config();

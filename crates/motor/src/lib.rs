@@ -80,7 +80,11 @@
 //!
 //! ## Firmware
 //!
-//! Runs once per [`Channel::step`] (nominally 10 kHz, `dt_s = 1e-4`):
+//! Runs once per [`Channel::step`] (nominally 10 kHz, `dt_s = 1e-4`; other
+//! step sizes work, the defaults are tuned for this one). A new channel starts
+//! with torque off; [`Channel::set_torque`]`(true)` starts holding the
+//! measured position. While torque is off the setpoint follows the measured
+//! position and targets are not executed.
 //!
 //! 1. **Sensing**: encoder count, plausibility check (a jump above 1.5× the
 //!    no-load speed ⇒ `ENCODER`), 2nd-order tracking observer for velocity.

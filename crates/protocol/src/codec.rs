@@ -33,9 +33,9 @@ pub fn encode_raw(seq: u8, msg: &Message, out: &mut [u8]) -> Result<usize, Encod
     let payload_len = msg
         .write_payload(&mut out[HEADER_LEN..payload_end])
         .map_err(|e| match e {
-            EncodeError::BufferTooSmall { needed } => {
-                EncodeError::BufferTooSmall { needed: needed + needed_min }
-            }
+            EncodeError::BufferTooSmall { needed } => EncodeError::BufferTooSmall {
+                needed: needed + needed_min,
+            },
             other => other,
         })?;
     let body = HEADER_LEN + payload_len;
@@ -71,5 +71,8 @@ pub fn decode_frame(raw: &[u8]) -> Result<crate::Frame, DecodeError> {
         return Err(DecodeError::Version { version: body[0] });
     }
     let message = Message::read_payload(body[1], &body[HEADER_LEN..])?;
-    Ok(Frame { seq: body[2], message })
+    Ok(Frame {
+        seq: body[2],
+        message,
+    })
 }

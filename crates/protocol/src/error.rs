@@ -27,9 +27,14 @@ impl fmt::Display for DecodeError {
         match *self {
             Self::TooLong => write!(f, "frame longer than {} bytes", crate::MAX_WIRE_FRAME),
             Self::Cobs => f.write_str("invalid COBS encoding"),
-            Self::TooShort { len } => write!(f, "frame of {len} bytes is shorter than header + CRC"),
+            Self::TooShort { len } => {
+                write!(f, "frame of {len} bytes is shorter than header + CRC")
+            }
             Self::Crc { expected, actual } => {
-                write!(f, "CRC mismatch: frame says {expected:#06x}, bytes give {actual:#06x}")
+                write!(
+                    f,
+                    "CRC mismatch: frame says {expected:#06x}, bytes give {actual:#06x}"
+                )
             }
             Self::Version { version } => write!(
                 f,
@@ -38,7 +43,10 @@ impl fmt::Display for DecodeError {
             ),
             Self::UnknownType { msg_type } => write!(f, "unknown message type {msg_type:#04x}"),
             Self::BadLength { msg_type, len } => {
-                write!(f, "payload of {len} bytes is invalid for message type {msg_type:#04x}")
+                write!(
+                    f,
+                    "payload of {len} bytes is invalid for message type {msg_type:#04x}"
+                )
             }
             Self::BadValue { msg_type } => {
                 write!(f, "field out of range in message type {msg_type:#04x}")
@@ -60,7 +68,9 @@ pub enum EncodeError {
 impl fmt::Display for EncodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Self::BufferTooSmall { needed } => write!(f, "output buffer too small: {needed} bytes needed"),
+            Self::BufferTooSmall { needed } => {
+                write!(f, "output buffer too small: {needed} bytes needed")
+            }
             Self::TooManyChannels { count } => {
                 write!(f, "{count} channels, at most {}", crate::MAX_CHANNELS)
             }

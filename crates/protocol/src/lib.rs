@@ -62,7 +62,11 @@ pub const MAX_WIRE_FRAME: usize = corncobs::max_encoded_len(MAX_RAW_FRAME);
 pub fn norm_to_q15(norm: f32) -> i16 {
     // Round half away from zero without libm; `as` saturates and maps NaN to 0.
     let scaled = norm * 32768.0;
-    let rounded = if scaled >= 0.0 { scaled + 0.5 } else { scaled - 0.5 };
+    let rounded = if scaled >= 0.0 {
+        scaled + 0.5
+    } else {
+        scaled - 0.5
+    };
     rounded as i16
 }
 

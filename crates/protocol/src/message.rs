@@ -90,7 +90,14 @@ pub mod fault {
 
     /// Short names, bit 0 first.
     pub const NAMES: [&str; 8] = [
-        "overheat", "stall", "encoder", "no-load", "power", "following", "watchdog", "estop",
+        "overheat",
+        "stall",
+        "encoder",
+        "no-load",
+        "power",
+        "following",
+        "watchdog",
+        "estop",
     ];
 }
 
@@ -127,8 +134,16 @@ impl ErrorCode {
     pub fn from_u8(code: u8) -> Option<Self> {
         use ErrorCode::*;
         [
-            Ok, BadLength, BadChannel, Clamped, EStopActive, UnknownType, NotPermitted,
-            Unsupported, BadVersion, BadValue,
+            Ok,
+            BadLength,
+            BadChannel,
+            Clamped,
+            EStopActive,
+            UnknownType,
+            NotPermitted,
+            Unsupported,
+            BadVersion,
+            BadValue,
         ]
         .into_iter()
         .find(|c| *c as u8 == code)
@@ -147,8 +162,13 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 5] =
-        [Self::Jam, Self::TornTendon, Self::EncoderGlitch, Self::Overheat, Self::PowerLoss];
+    pub const ALL: [FaultKind; 5] = [
+        Self::Jam,
+        Self::TornTendon,
+        Self::EncoderGlitch,
+        Self::Overheat,
+        Self::PowerLoss,
+    ];
 
     pub fn from_u8(code: u8) -> Option<Self> {
         Self::ALL.into_iter().find(|k| *k as u8 == code)
@@ -173,7 +193,11 @@ impl Targets {
         for (q, &p) in positions_q15.iter_mut().zip(&positions_norm[..count]) {
             *q = norm_to_q15(p);
         }
-        Self { time_to_target_ms, count: count as u8, positions_q15 }
+        Self {
+            time_to_target_ms,
+            count: count as u8,
+            positions_q15,
+        }
     }
 
     pub fn positions(&self) -> &[i16] {
@@ -278,7 +302,11 @@ pub struct ChannelInfo {
 impl ChannelInfo {
     /// The name up to its first NUL (lossy: non-UTF-8 gives "?").
     pub fn name_str(&self) -> &str {
-        let end = self.name.iter().position(|&b| b == 0).unwrap_or(self.name.len());
+        let end = self
+            .name
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.name.len());
         core::str::from_utf8(&self.name[..end]).unwrap_or("?")
     }
 
@@ -297,29 +325,59 @@ impl ChannelInfo {
 #[non_exhaustive]
 pub enum Message {
     // Host → head.
-    Hello { nonce: u32 },
+    Hello {
+        nonce: u32,
+    },
     SetTargets(Targets),
     ConfigureChannel(ChannelConfig),
     /// Bit i set: torque on for channel i; clear: off.
-    Torque { enable_mask: u32 },
+    Torque {
+        enable_mask: u32,
+    },
     EmergencyStop,
     /// 0 disables the watchdog.
-    SetWatchdog { timeout_ms: u16 },
+    SetWatchdog {
+        timeout_ms: u16,
+    },
     /// 0 stops telemetry.
-    SetTelemetryRate { rate_hz: u16 },
-    Ping { token: u32 },
-    GetChannelInfo { channel: u8 },
+    SetTelemetryRate {
+        rate_hz: u16,
+    },
+    Ping {
+        token: u32,
+    },
+    GetChannelInfo {
+        channel: u8,
+    },
     /// Bit i: clear channel i's latched faults; bit 31 also releases the emergency stop.
-    ClearFaults { mask: u32 },
+    ClearFaults {
+        mask: u32,
+    },
     /// Simulated heads only: start (`active` = 1) or stop (0) a fault on a channel.
-    InjectFault { channel: u8, kind: FaultKind, active: bool },
+    InjectFault {
+        channel: u8,
+        kind: FaultKind,
+        active: bool,
+    },
     // Head → host.
     HelloReply(HeadInfo),
     Telemetry(Telemetry),
     /// Answer to a command: which one (type and sequence number) and the outcome.
-    Ack { msg_type: u8, seq: u8, code: ErrorCode, detail: u8 },
-    FaultEvent { head_time_us: u32, channel: u8, faults: u8 },
-    Pong { token: u32, head_time_us: u32 },
+    Ack {
+        msg_type: u8,
+        seq: u8,
+        code: ErrorCode,
+        detail: u8,
+    },
+    FaultEvent {
+        head_time_us: u32,
+        channel: u8,
+        faults: u8,
+    },
+    Pong {
+        token: u32,
+        head_time_us: u32,
+    },
     ChannelInfo(ChannelInfo),
 }
 
@@ -370,7 +428,11 @@ impl Message {
             Self::Ping { token } => w.u32(*token),
             Self::GetChannelInfo { channel } => w.u8(*channel),
             Self::ClearFaults { mask } => w.u32(*mask),
-            Self::InjectFault { channel, kind, active } => {
+            Self::InjectFault {
+                channel,
+                kind,
+                active,
+            } => {
                 w.u8(*channel);
                 w.u8(*kind as u8);
                 w.u8(u8::from(*active));
@@ -403,18 +465,30 @@ impl Message {
                     w.u8(c.faults);
                 }
             }
-            Self::Ack { msg_type, seq, code, detail } => {
+            Self::Ack {
+                msg_type,
+                seq,
+                code,
+                detail,
+            } => {
                 w.u8(*msg_type);
                 w.u8(*seq);
                 w.u8(*code as u8);
                 w.u8(*detail);
             }
-            Self::FaultEvent { head_time_us, channel, faults } => {
+            Self::FaultEvent {
+                head_time_us,
+                channel,
+                faults,
+            } => {
                 w.u32(*head_time_us);
                 w.u8(*channel);
                 w.u8(*faults);
             }
-            Self::Pong { token, head_time_us } => {
+            Self::Pong {
+                token,
+                head_time_us,
+            } => {
                 w.u32(*token);
                 w.u32(*head_time_us);
             }
@@ -438,10 +512,22 @@ impl Message {
         let Some(ty) = MsgType::from_u8(msg_type) else {
             return Err(DecodeError::UnknownType { msg_type });
         };
-        let bad_length = DecodeError::BadLength { msg_type, len: payload.len() };
+        let bad_length = DecodeError::BadLength {
+            msg_type,
+            len: payload.len(),
+        };
         let bad_value = DecodeError::BadValue { msg_type };
-        let fixed = |n: usize| if payload.len() == n { Ok(()) } else { Err(bad_length) };
-        let mut r = Reader { buf: payload, pos: 0 };
+        let fixed = |n: usize| {
+            if payload.len() == n {
+                Ok(())
+            } else {
+                Err(bad_length)
+            }
+        };
+        let mut r = Reader {
+            buf: payload,
+            pos: 0,
+        };
         let msg = match ty {
             MsgType::Hello => {
                 fixed(4)?;
@@ -461,7 +547,11 @@ impl Message {
                 for p in &mut positions_q15[..usize::from(count)] {
                     *p = r.i16();
                 }
-                Self::SetTargets(Targets { time_to_target_ms, count, positions_q15 })
+                Self::SetTargets(Targets {
+                    time_to_target_ms,
+                    count,
+                    positions_q15,
+                })
             }
             MsgType::ConfigureChannel => {
                 fixed(CONFIG_LEN)?;
@@ -469,7 +559,9 @@ impl Message {
             }
             MsgType::Torque => {
                 fixed(4)?;
-                Self::Torque { enable_mask: r.u32() }
+                Self::Torque {
+                    enable_mask: r.u32(),
+                }
             }
             MsgType::EmergencyStop => {
                 fixed(0)?;
@@ -477,7 +569,9 @@ impl Message {
             }
             MsgType::SetWatchdog => {
                 fixed(2)?;
-                Self::SetWatchdog { timeout_ms: r.u16() }
+                Self::SetWatchdog {
+                    timeout_ms: r.u16(),
+                }
             }
             MsgType::SetTelemetryRate => {
                 fixed(2)?;
@@ -504,7 +598,11 @@ impl Message {
                     1 => true,
                     _ => return Err(bad_value),
                 };
-                Self::InjectFault { channel, kind, active }
+                Self::InjectFault {
+                    channel,
+                    kind,
+                    active,
+                }
             }
             MsgType::HelloReply => {
                 fixed(17)?;
@@ -540,22 +638,40 @@ impl Message {
                         faults: r.u8(),
                     };
                 }
-                Self::Telemetry(Telemetry { head_time_us, torque_mask, status, count, channels })
+                Self::Telemetry(Telemetry {
+                    head_time_us,
+                    torque_mask,
+                    status,
+                    count,
+                    channels,
+                })
             }
             MsgType::Ack => {
                 fixed(4)?;
                 let msg_type = r.u8();
                 let seq = r.u8();
                 let code = ErrorCode::from_u8(r.u8()).ok_or(bad_value)?;
-                Self::Ack { msg_type, seq, code, detail: r.u8() }
+                Self::Ack {
+                    msg_type,
+                    seq,
+                    code,
+                    detail: r.u8(),
+                }
             }
             MsgType::FaultEvent => {
                 fixed(6)?;
-                Self::FaultEvent { head_time_us: r.u32(), channel: r.u8(), faults: r.u8() }
+                Self::FaultEvent {
+                    head_time_us: r.u32(),
+                    channel: r.u8(),
+                    faults: r.u8(),
+                }
             }
             MsgType::Pong => {
                 fixed(8)?;
-                Self::Pong { token: r.u32(), head_time_us: r.u32() }
+                Self::Pong {
+                    token: r.u32(),
+                    head_time_us: r.u32(),
+                }
             }
             MsgType::ChannelInfo => {
                 fixed(CONFIG_LEN + 4 + 24)?;
@@ -566,7 +682,12 @@ impl Message {
                 for b in &mut name {
                     *b = r.u8();
                 }
-                Self::ChannelInfo(ChannelInfo { config, neutral_q15, travel_um, name })
+                Self::ChannelInfo(ChannelInfo {
+                    config,
+                    neutral_q15,
+                    travel_um,
+                    name,
+                })
             }
         };
         Ok(msg)

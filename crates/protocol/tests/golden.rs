@@ -40,7 +40,10 @@ fn golden_file_matches_encoder() {
         std::fs::write(PATH, &expected).expect("write golden file");
     }
     let actual = std::fs::read_to_string(PATH).expect("golden file exists");
-    assert_eq!(actual, expected, "encoder output differs from {PATH}; bless with FACETWIN_BLESS=1 if intended");
+    assert_eq!(
+        actual, expected,
+        "encoder output differs from {PATH}; bless with FACETWIN_BLESS=1 if intended"
+    );
 }
 
 #[test]
@@ -76,14 +79,24 @@ fn golden_wire_bytes_decode_to_the_messages() {
 fn every_message_type_has_a_vector() {
     let cases = all_cases();
     for ty in MsgType::ALL {
-        assert!(cases.iter().any(|c| c.2.msg_type() == ty), "{ty:?} has no golden vector");
+        assert!(
+            cases.iter().any(|c| c.2.msg_type() == ty),
+            "{ty:?} has no golden vector"
+        );
     }
 }
 
 #[test]
 fn set_targets_for_25_channels_fits_in_60_bytes() {
-    let w = wire(200, &Message::SetTargets(Targets::from_norm(&[0.7; 25], 10)));
-    assert!(w.len() <= 60, "25-channel set-targets is {} bytes on the wire", w.len());
+    let w = wire(
+        200,
+        &Message::SetTargets(Targets::from_norm(&[0.7; 25], 10)),
+    );
+    assert!(
+        w.len() <= 60,
+        "25-channel set-targets is {} bytes on the wire",
+        w.len()
+    );
     // Worst case: COBS overhead does not depend on the values for frames under 254 bytes.
     let w = wire(255, &Message::SetTargets(Targets::from_norm(&[0.0; 25], 0)));
     assert!(w.len() <= 60, "{} bytes", w.len());

@@ -14,7 +14,10 @@ fn decode_all(bytes: &[u8]) -> (Vec<Result<Frame, DecodeError>>, DecoderStats) {
 }
 
 fn ok_messages(results: &[Result<Frame, DecodeError>]) -> Vec<Message> {
-    results.iter().filter_map(|r| r.as_ref().ok().map(|f| f.message)).collect()
+    results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().map(|f| f.message))
+        .collect()
 }
 
 #[test]
@@ -103,7 +106,10 @@ fn single_byte_corruption_never_yields_a_different_message() {
                 bytes[pos] ^= xor;
                 let (res, _) = decode_all(&bytes);
                 for r in res.iter().flatten() {
-                    assert_eq!(r.message, msg, "{name}: byte {pos} ^ {xor:#04x} decoded to another message");
+                    assert_eq!(
+                        r.message, msg,
+                        "{name}: byte {pos} ^ {xor:#04x} decoded to another message"
+                    );
                 }
                 corruptions += 1;
             }

@@ -240,11 +240,23 @@ impl Deformer {
 
     #[doc(hidden)]
     pub fn stats(&self) -> String {
-        format!("free {} moved {} normal {} tris {} inc {} base {}", self.n_free, self.n_moved, self.n_normal, self.tris.len(), self.inc.len(), self.normal_base.is_some())
+        format!(
+            "free {} moved {} normal {} tris {} inc {} base {}",
+            self.n_free,
+            self.n_moved,
+            self.n_normal,
+            self.tris.len(),
+            self.inc.len(),
+            self.normal_base.is_some()
+        )
     }
 
     #[doc(hidden)]
-    pub fn apply_timed(&mut self, positions_norm: &[f32], out: &mut FaceMesh) -> [std::time::Duration; 3] {
+    pub fn apply_timed(
+        &mut self,
+        positions_norm: &[f32],
+        out: &mut FaceMesh,
+    ) -> [std::time::Duration; 3] {
         for (a, k) in self.activations.iter_mut().zip(&self.kernels) {
             let raw = positions_norm.get(k.channel).copied().unwrap_or(0.0);
             *a = raw.clamp(k.min_norm, k.max_norm);
@@ -463,9 +475,7 @@ fn slot_split(positions: &[V3], adjacency: &Adjacency, jaw: &JawField) -> Vec<f3
     for frac in [0.9f32, 0.8, 0.7, 0.6, 0.5, 0.4] {
         let half_w = frac * jaw.corner_x;
         let inside = |p: V3| {
-            p[0].abs() < half_w
-                && (p[1] - jaw.slot_y(p[0])).abs() < band
-                && p[2] > front - depth
+            p[0].abs() < half_w && (p[1] - jaw.slot_y(p[0])).abs() < band && p[2] > front - depth
         };
         let seed = |target: V3| {
             positions
@@ -500,7 +510,12 @@ fn slot_split(positions: &[V3], adjacency: &Adjacency, jaw: &JawField) -> Vec<f3
 }
 
 /// Vertices reachable from `seed` through vertices satisfying `inside`.
-fn flood(positions: &[V3], adjacency: &Adjacency, seed: usize, inside: &dyn Fn(V3) -> bool) -> Vec<bool> {
+fn flood(
+    positions: &[V3],
+    adjacency: &Adjacency,
+    seed: usize,
+    inside: &dyn Fn(V3) -> bool,
+) -> Vec<bool> {
     let mut seen = vec![false; positions.len()];
     let mut stack = vec![seed];
     seen[seed] = true;
@@ -516,7 +531,11 @@ fn flood(positions: &[V3], adjacency: &Adjacency, seed: usize, inside: &dyn Fn(V
     seen
 }
 
-fn resolve(a: &Anchor, actuator: &str, lookup: &dyn Fn(&str) -> Option<V3>) -> Result<V3, RigError> {
+fn resolve(
+    a: &Anchor,
+    actuator: &str,
+    lookup: &dyn Fn(&str) -> Option<V3>,
+) -> Result<V3, RigError> {
     a.resolve(lookup).map_err(|name| RigError::MissingLandmark {
         actuator: actuator.to_owned(),
         landmark: name.to_owned(),
@@ -529,9 +548,12 @@ fn build(
     rig: &Rig,
     settings: DeformerSettings,
 ) -> Result<Deformer, RigError> {
+    rig.validate(&rig.name)?;
     let n = mesh.positions.len();
     if n == 0 || mesh.indices.is_empty() {
-        return Err(RigError::Mesh("the mesh has no vertices or no triangles".to_owned()));
+        return Err(RigError::Mesh(
+            "the mesh has no vertices or no triangles".to_owned(),
+        ));
     }
     if u32::try_from(n).is_err() {
         return Err(RigError::Mesh(format!("too many vertices ({n})")));
@@ -805,8 +827,8 @@ fn build(
                     .iter()
                     .enumerate()
                     .filter_map(|(i, &p)| {
-                        let rr = (((p[0] - l[0]) / ax).powi(2) + ((p[1] - l[1]) / ay).powi(2))
-                            .sqrt();
+                        let rr =
+                            (((p[0] - l[0]) / ax).powi(2) + ((p[1] - l[1]) / ay).powi(2)).sqrt();
                         let w = falloff(rr, *falloff_start, *falloff_end)
                             * smoothstep(e[1], l[1], p[1])
                             * smoothstep(e[2], front, p[2])
@@ -870,9 +892,8 @@ fn build(
         }
     }
     // Stiff jaw skin (anchor ≥ 96 %) follows its target without relaxation.
-    let stiffness = |v: usize| {
-        settings.anchor_stiffness.max(1e-3) + settings.jaw_stiffness.max(0.0) * jaw_w[v]
-    };
+    let stiffness =
+        |v: usize| settings.anchor_stiffness.max(1e-3) + settings.jaw_stiffness.max(0.0) * jaw_w[v];
     let free: Vec<bool> = (0..n)
         .map(|v| moved[v] && settings.relax_iterations > 0 && stiffness(v) < 24.0)
         .collect();

@@ -226,10 +226,14 @@ pub fn validate_mesh(path: &Path, mesh: &FaceMesh) -> Result<(), FaceError> {
         reason,
     };
     if size[2] > 2.0 * size[1] {
-        return Err(facing("it is more than twice as deep as it is tall".to_owned()));
+        return Err(facing(
+            "it is more than twice as deep as it is tall".to_owned(),
+        ));
     }
     if size[0] > 4.0 * size[1] {
-        return Err(facing("it is more than four times as wide as it is tall".to_owned()));
+        return Err(facing(
+            "it is more than four times as wide as it is tall".to_owned(),
+        ));
     }
     Ok(())
 }

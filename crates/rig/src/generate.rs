@@ -38,30 +38,27 @@ pub struct GeneratedFace {
 
 /// Builds the default face mesh (≈ 20k–40k vertices) and its landmarks.
 pub fn generate_default_face() -> GeneratedFace {
-    let t0 = std::time::Instant::now();
     let grid = Grid::new();
     let field = grid.sample();
-    eprintln!("TIMING sample {:?} {:?}", t0.elapsed(), grid.dims());
     let (mut positions, indices) = surface_nets(&grid, &field);
-    eprintln!("TIMING nets {:?} {}", t0.elapsed(), positions.len());
     let adjacency = Adjacency::new(positions.len(), &indices);
     taubin_smooth(&mut positions, &adjacency, SMOOTH_PASSES, 0.5, -0.53);
     for p in &mut positions {
         *p = project_to_surface(*p);
     }
-    eprintln!("TIMING smooth+project {:?}", t0.elapsed());
     let mut edit = EditMesh::new(&positions, &indices);
     edit.decimate();
-    eprintln!("TIMING decimate {:?}", t0.elapsed());
     for _ in 0..3 {
         edit.flip_pass();
         edit.relax(2);
     }
-    eprintln!("TIMING flips/relax {:?}", t0.elapsed());
     let (positions, indices) = edit.compact();
     let normals = vertex_normals(&positions, &indices);
     let uvs = cylindrical_uvs(&positions);
-    let colors = positions.iter().map(|p| skin_color_at(V3::from(*p))).collect();
+    let colors = positions
+        .iter()
+        .map(|p| skin_color_at(V3::from(*p)))
+        .collect();
     let mesh = FaceMesh {
         positions,
         normals,
@@ -99,17 +96,41 @@ pub fn default_landmarks() -> Landmarks {
         ("brow_inner", v3(0.0155, 0.024, 0.09), v3(0.0, 0.2, 1.0)),
         ("brow_mid", v3(0.032, 0.029, 0.085), v3(0.0, 0.2, 1.0)),
         ("brow_outer", v3(0.05, 0.023, 0.07), v3(0.55, 0.1, 1.0)),
-        ("upper_lid", v3(e.x, e.y + lid + 0.0022, 0.082), v3(0.0, 0.35, 1.0)),
-        ("lower_lid", v3(e.x, e.y - lid - 0.0018, 0.082), v3(0.0, -0.3, 1.0)),
-        ("nostril", v3(0.0072, NOSE_BASE_Y - 0.002, 0.101), v3(0.0, -1.0, 0.35)),
+        (
+            "upper_lid",
+            v3(e.x, e.y + lid + 0.0022, 0.082),
+            v3(0.0, 0.35, 1.0),
+        ),
+        (
+            "lower_lid",
+            v3(e.x, e.y - lid - 0.0018, 0.082),
+            v3(0.0, -0.3, 1.0),
+        ),
+        (
+            "nostril",
+            v3(0.0072, NOSE_BASE_Y - 0.002, 0.101),
+            v3(0.0, -1.0, 0.35),
+        ),
         ("cheekbone", v3(0.05, -0.017, 0.06), v3(0.7, 0.0, 1.0)),
         ("cheek", v3(0.037, -0.045, 0.075), v3(0.35, 0.0, 1.0)),
-        ("mouth_corner", v3(MOUTH_HALF_WIDTH + 0.0008, mouth_y(MOUTH_HALF_WIDTH), 0.085), v3(0.25, 0.0, 1.0)),
+        (
+            "mouth_corner",
+            v3(MOUTH_HALF_WIDTH + 0.0008, mouth_y(MOUTH_HALF_WIDTH), 0.085),
+            v3(0.25, 0.0, 1.0),
+        ),
         ("jaw_angle", v3(0.053, -0.084, 0.005), v3(0.75, -0.65, 0.0)),
         ("temple", v3(0.062, 0.032, 0.052), v3(1.0, 0.0, 0.45)),
         ("nose_bridge", v3(0.0, 0.004, 0.09), v3(0.0, 0.0, 1.0)),
-        ("upper_lip", v3(0.0, MOUTH_Y + 0.0058, 0.095), v3(0.0, 0.0, 1.0)),
-        ("lower_lip", v3(0.0, MOUTH_Y - 0.0068, 0.095), v3(0.0, 0.0, 1.0)),
+        (
+            "upper_lip",
+            v3(0.0, MOUTH_Y + 0.0058, 0.095),
+            v3(0.0, 0.0, 1.0),
+        ),
+        (
+            "lower_lip",
+            v3(0.0, MOUTH_Y - 0.0068, 0.095),
+            v3(0.0, 0.0, 1.0),
+        ),
         ("chin", v3(0.0, -0.105, 0.09), v3(0.0, -0.2, 1.0)),
         ("forehead", v3(0.0, 0.062, 0.09), v3(0.0, 0.3, 1.0)),
         ("nose_tip", nose_tip_nominal(), v3(0.0, 0.0, 1.0)),
@@ -303,8 +324,8 @@ fn lid_opening_half_height() -> f32 {
     r - c + LID_OPEN_OFFSET
 }
 
-const LID_HALF_WIDTH: f32 = 0.0148;
-const LID_HALF_HEIGHT: f32 = 0.0048;
+const LID_HALF_WIDTH: f32 = 0.0172;
+const LID_HALF_HEIGHT: f32 = 0.0054;
 const LID_OPEN_OFFSET: f32 = 0.0003;
 /// Thickness of the lid skin over the eyeball's socket.
 const LID_THICKNESS: f32 = 0.003;
@@ -331,6 +352,23 @@ fn sd_fissure_2d(x: f32, y: f32) -> f32 {
     upper.max(lower)
 }
 
+/// The palpebral fissure as a cone from the eye's centre (`v` = point - eye centre): the
+/// almond is drawn in angular coordinates, so its walls are radial and always open into the
+/// socket, also at the corners where the lids wrap around the eyeball.
+fn sd_fissure_cone(v: V3) -> f32 {
+    let len = v.length();
+    if v.z <= 0.0 {
+        return len.max(0.001);
+    }
+    let ax = v.x.atan2(v.z) * FISSURE_ANGLE_SCALE;
+    let ay = v.y.atan2(v.z) * FISSURE_ANGLE_SCALE;
+    let d2 = sd_fissure_2d(ax, ay) * len / FISSURE_ANGLE_SCALE;
+    d2.max(len - (EYE_RADIUS_M + LID_THICKNESS + 0.004))
+}
+
+/// Radius at which the fissure's angular almond has its nominal size.
+const FISSURE_ANGLE_SCALE: f32 = EYE_RADIUS_M + LID_THICKNESS + 0.0008;
+
 /// The slot between the lips (positive outside the slot).
 fn sd_mouth_slot(p: V3) -> f32 {
     let t = (p.x / MOUTH_HALF_WIDTH).clamp(-1.0, 1.0);
@@ -353,15 +391,27 @@ fn sd_lip(p: V3, upper: bool) -> f32 {
     let at = t.abs();
     let (height, depth, front) = if upper {
         // Cupid's bow: peaks either side of a small dip at the midline.
-        let bow = 0.0011 * (-((at - 0.24) / 0.13).powi(2)).exp()
-            - 0.0005 * (-(t / 0.07).powi(2)).exp();
-        (0.0068 * s.powf(0.45) + bow, 0.0044 * s.powf(0.35) + 0.0007, 0.1012 - 0.017 * t * t)
+        let bow =
+            0.0011 * (-((at - 0.24) / 0.13).powi(2)).exp() - 0.0005 * (-(t / 0.07).powi(2)).exp();
+        (
+            0.0068 * s.powf(0.45) + bow,
+            0.0044 * s.powf(0.35) + 0.0007,
+            0.1012 - 0.017 * t * t,
+        )
     } else {
-        (0.0094 * s.powf(0.55), 0.0054 * s.powf(0.4) + 0.0007, 0.1004 - 0.017 * t * t)
+        (
+            0.0094 * s.powf(0.55),
+            0.0054 * s.powf(0.4) + 0.0007,
+            0.1004 - 0.017 * t * t,
+        )
     };
     let half_h = 0.5 * height + 0.0006;
     let line = mouth_y(p.x);
-    let yc = if upper { line + half_h - 0.0006 } else { line - half_h + 0.0006 };
+    let yc = if upper {
+        line + half_h - 0.0006
+    } else {
+        line - half_h + 0.0006
+    };
     let zc = front - depth;
     let dy = (p.y - yc) / half_h.max(1e-4);
     let dz = (p.z - zc) / depth.max(1e-4);
@@ -448,8 +498,8 @@ fn sdf(p: V3) -> f32 {
     // Chin.
     d = smin(
         d,
-        sd_ellipsoid(p, v3(0.0, -0.102, 0.08), v3(0.02, 0.0125, 0.0135)),
-        0.018,
+        sd_ellipsoid(p, v3(0.0, -0.102, 0.079), v3(0.023, 0.0125, 0.0135)),
+        0.022,
     );
     // Muzzle over the dental arch.
     d = smin(
@@ -459,10 +509,10 @@ fn sdf(p: V3) -> f32 {
     );
 
     // Feature groups, skipped where they cannot change the value (bounding spheres).
-    if group_near(q, v3(0.03, 0.008, 0.078), 0.036, d) {
+    if group_near(q, v3(0.026, 0.012, 0.08), 0.048, d) {
         d = eyes_and_brows(d, p, q);
     }
-    if group_near(p, v3(0.0, -0.028, 0.098), 0.036, d) {
+    if group_near(p, v3(0.0, -0.026, 0.097), 0.045, d) {
         d = nose(d, p, q);
     }
     if group_near(p, v3(0.0, -0.076, 0.088), 0.042, d) {
@@ -480,7 +530,7 @@ fn sdf(p: V3) -> f32 {
     let neck = neck.max(p.y + 0.03);
     d = smin(d, neck, 0.016);
     // Flat cut at the bottom of the stump.
-    d.max(NECK_CUT_Y - p.y)
+    smax(d, NECK_CUT_Y - p.y, 0.006)
 }
 
 /// Brows, orbits, lids, eye sockets and palpebral fissures.
@@ -505,16 +555,24 @@ fn eyes_and_brows(mut d: f32, p: V3, q: V3) -> f32 {
     // Orbit: hollow the area in front of the eye so it sits under the brow.
     d = ssub(
         d,
-        sd_ellipsoid(q, v3(e.x + 0.001, e.y + 0.001, e.z + 0.021), v3(0.019, 0.0125, 0.0085)),
+        sd_ellipsoid(
+            q,
+            v3(e.x + 0.001, e.y + 0.001, e.z + 0.021),
+            v3(0.019, 0.0125, 0.0085),
+        ),
         0.011,
     );
     // Lids: a shell of skin over the eyeball, blended into the surroundings.
-    d = smin(d, sd_sphere(q, e, EYE_RADIUS_M + LID_THICKNESS + 0.0008), 0.0045);
+    d = smin(
+        d,
+        sd_sphere(q, e, EYE_RADIUS_M + LID_THICKNESS + 0.0008),
+        0.0045,
+    );
     // Socket for the eyeball (front part only; behind it the head is solid).
     let socket = sd_sphere(q, e, EYE_RADIUS_M + 0.0008).max(e.z - 0.004 - q.z);
     d = d.max(-socket);
     // Palpebral fissure through the lid shell.
-    let fissure = sd_fissure_2d(q.x - e.x, q.y - e.y).max(e.z + 0.003 - q.z);
+    let fissure = sd_fissure_cone(q - e);
     d = smax(d, -fissure, 0.0024);
     d
 }
@@ -533,7 +591,11 @@ fn nose(mut d: f32, p: V3, q: V3) -> f32 {
     d = smin(d, bridge, 0.01);
     let nose_body = sd_ellipsoid(p, v3(0.0, -0.031, 0.095), v3(0.0105, 0.017, 0.011));
     d = smin(d, nose_body, 0.008);
-    let tip_d = sd_ellipsoid(p, v3(0.0, tip.y, tip.z - 0.0082), v3(0.0078, 0.0075, 0.0082));
+    let tip_d = sd_ellipsoid(
+        p,
+        v3(0.0, tip.y, tip.z - 0.0082),
+        v3(0.0078, 0.0075, 0.0082),
+    );
     d = smin(d, tip_d, 0.006);
     let alae = sd_ellipsoid(
         rot_y(q - v3(0.0108, NOSE_BASE_Y + 0.005, 0.0975), -0.5),
@@ -544,7 +606,12 @@ fn nose(mut d: f32, p: V3, q: V3) -> f32 {
     // Columella.
     d = smin(
         d,
-        sd_capsule(p, v3(0.0, NOSE_BASE_Y + 0.0015, 0.0995), v3(0.0, tip.y - 0.006, 0.109), 0.0029),
+        sd_capsule(
+            p,
+            v3(0.0, NOSE_BASE_Y + 0.0015, 0.0995),
+            v3(0.0, tip.y - 0.006, 0.109),
+            0.0029,
+        ),
         0.003,
     );
     // Nostrils.
@@ -605,7 +672,7 @@ fn ears(mut d: f32, p: V3, q: V3) -> f32 {
 }
 
 /// Margin added to the group-culling test (the primitives are approximate distances).
-const GROUP_MARGIN: f32 = 0.012;
+const GROUP_MARGIN: f32 = 0.02;
 
 /// Whether a feature group bounded by the sphere (`c`, `r`) may change a distance `d` at `x`.
 fn group_near(x: V3, c: V3, r: f32, d: f32) -> bool {
@@ -678,8 +745,8 @@ fn cast_inward(nominal: V3, out: V3) -> Option<V3> {
 const FINE_CELL: f32 = 0.00105;
 const COARSE_CELL: f32 = 0.0029;
 const SMOOTH_PASSES: usize = 6;
-/// Side of the culling blocks, in cells.
-const BLOCK: usize = 4;
+/// Side of the coarsest sampling blocks, in cells (a power of two).
+const TOP_BLOCK: usize = 8;
 
 #[derive(Debug)]
 struct Grid {
@@ -723,6 +790,18 @@ impl Grid {
             ys: axis_nodes(NECK_CUT_Y - 0.004, 0.125, -0.118, 0.045, MOUTH_Y, 0.02),
             zs: axis_nodes(-0.118, 0.126, 0.03, 0.15, 0.09, 0.02),
         }
+        .padded()
+    }
+
+    /// Appends nodes so every axis has a multiple of [`TOP_BLOCK`] cells.
+    fn padded(mut self) -> Self {
+        for axis in [&mut self.xs, &mut self.ys, &mut self.zs] {
+            while (axis.len() - 1) % TOP_BLOCK != 0 {
+                let last = axis[axis.len() - 1];
+                axis.push(last + COARSE_CELL);
+            }
+        }
+        self
     }
 
     fn dims(&self) -> (usize, usize, usize) {
@@ -737,101 +816,104 @@ impl Grid {
         v3(self.xs[i], self.ys[j], self.zs[k])
     }
 
-    /// Samples the SDF at every node; far from the surface (decided per block of cells from its
-    /// corners) values are interpolated instead, which keeps their sign.
+    /// Samples the SDF at every node, exactly near the surface only: blocks of cells are refined
+    /// octree-style (8, 4, 2, 1 cells) while their corners cannot rule out a surface crossing;
+    /// far blocks are filled by trilinear interpolation of their corners (which keeps the sign).
     fn sample(&self) -> Vec<f32> {
         let (nx, ny, nz) = self.dims();
-        let (bx, by, bz) = (
-            (nx - 1).div_ceil(BLOCK),
-            (ny - 1).div_ceil(BLOCK),
-            (nz - 1).div_ceil(BLOCK),
-        );
-        let corner = |b: usize, n: usize| (b * BLOCK).min(n - 1);
-        // Values at block corners.
-        let cidx = |a: usize, b: usize, c: usize| a + (bx + 1) * (b + (by + 1) * c);
-        let mut cv = vec![0.0f32; (bx + 1) * (by + 1) * (bz + 1)];
-        for c in 0..=bz {
-            for b in 0..=by {
-                for a in 0..=bx {
-                    cv[cidx(a, b, c)] = sdf(self.point(corner(a, nx), corner(b, ny), corner(c, nz)));
-                }
-            }
-        }
-        // Which blocks might contain surface.
-        let mut near = vec![false; bx * by * bz];
-        for c in 0..bz {
-            for b in 0..by {
-                for a in 0..bx {
-                    let p0 = self.point(corner(a, nx), corner(b, ny), corner(c, nz));
-                    let p1 = self.point(corner(a + 1, nx), corner(b + 1, ny), corner(c + 1, nz));
-                    let half_diag = 0.5 * (p1 - p0).length();
-                    let mut all_pos = true;
-                    let mut all_neg = true;
-                    let mut min_abs = f32::MAX;
-                    for dc in 0..2 {
-                        for db in 0..2 {
-                            for da in 0..2 {
-                                let v = cv[cidx(a + da, b + db, c + dc)];
-                                all_pos &= v >= 0.0;
-                                all_neg &= v < 0.0;
-                                min_abs = min_abs.min(v.abs());
-                            }
-                        }
-                    }
-                    let far = (all_pos || all_neg) && min_abs > 1.6 * half_diag + 0.001;
-                    near[a + bx * (b + by * c)] = !far;
-                }
-            }
-        }
-        let blocks_of = |i: usize, nb: usize| {
-            let b = (i / BLOCK).min(nb - 1);
-            if i % BLOCK == 0 && i > 0 && i / BLOCK <= nb {
-                [i / BLOCK - 1, b]
-            } else {
-                [b, b]
+        let mut values = vec![0.0f32; nx * ny * nz];
+        let mut exact = vec![false; nx * ny * nz];
+        let mut eval = |i: usize, j: usize, k: usize, values: &mut Vec<f32>| {
+            let n = self.idx(i, j, k);
+            if !exact[n] {
+                values[n] = sdf(self.point(i, j, k));
+                exact[n] = true;
             }
         };
-        let mut values = vec![0.0f32; nx * ny * nz];
-        for k in 0..nz {
-            let bks = blocks_of(k, bz);
-            for j in 0..ny {
-                let bjs = blocks_of(j, by);
-                for i in 0..nx {
-                    let bis = blocks_of(i, bx);
-                    let mut any_near = false;
-                    for &c in &bks {
-                        for &b in &bjs {
-                            for &a in &bis {
-                                any_near |= near[a + bx * (b + by * c)];
-                            }
-                        }
+        let b0 = TOP_BLOCK;
+        let mut stack: Vec<(usize, usize, usize, usize)> = Vec::new();
+        for k in (0..nz - 1).step_by(b0) {
+            for j in (0..ny - 1).step_by(b0) {
+                for i in (0..nx - 1).step_by(b0) {
+                    stack.push((i, j, k, b0));
+                }
+            }
+        }
+        // Reverse so blocks are processed in ascending order (deterministic either way).
+        stack.reverse();
+        let mut far_blocks: Vec<(usize, usize, usize, usize)> = Vec::new();
+        while let Some((i, j, k, b)) = stack.pop() {
+            let corners = [
+                (i, j, k),
+                (i + b, j, k),
+                (i, j + b, k),
+                (i + b, j + b, k),
+                (i, j, k + b),
+                (i + b, j, k + b),
+                (i, j + b, k + b),
+                (i + b, j + b, k + b),
+            ];
+            for &(a, bb, c) in &corners {
+                eval(a, bb, c, &mut values);
+            }
+            if b == 1 {
+                continue;
+            }
+            let vals = corners.map(|(a, bb, c)| values[self.idx(a, bb, c)]);
+            let all_pos = vals.iter().all(|&v| v >= 0.0);
+            let all_neg = vals.iter().all(|&v| v < 0.0);
+            let min_abs = vals.iter().fold(f32::MAX, |m, v| m.min(v.abs()));
+            let half_diag = 0.5 * (self.point(i + b, j + b, k + b) - self.point(i, j, k)).length();
+            if (all_pos || all_neg) && min_abs > 1.5 * half_diag + 0.0008 {
+                far_blocks.push((i, j, k, b));
+                continue;
+            }
+            let h = b / 2;
+            for dk in [h, 0] {
+                for dj in [h, 0] {
+                    for di in [h, 0] {
+                        stack.push((i + di, j + dj, k + dk, h));
                     }
-                    let v = if any_near {
-                        sdf(self.point(i, j, k))
-                    } else {
-                        // Trilinear interpolation inside block (a, b, c).
-                        let (a, b, c) = (bis[1], bjs[1], bks[1]);
-                        let t = |n: usize, blk: usize, len: usize, coords: &[f32]| {
-                            let c0 = coords[corner(blk, len)];
-                            let c1 = coords[corner(blk + 1, len)];
-                            if c1 > c0 {
-                                ((coords[n] - c0) / (c1 - c0)).clamp(0.0, 1.0)
-                            } else {
-                                0.0
-                            }
-                        };
-                        let tx = t(i, a, nx, &self.xs);
-                        let ty = t(j, b, ny, &self.ys);
-                        let tz = t(k, c, nz, &self.zs);
+                }
+            }
+        }
+        for (i, j, k, b) in far_blocks {
+            let c = |a: usize, bb: usize, cc: usize| values[self.idx(a, bb, cc)];
+            let v = [
+                c(i, j, k),
+                c(i + b, j, k),
+                c(i, j + b, k),
+                c(i + b, j + b, k),
+                c(i, j, k + b),
+                c(i + b, j, k + b),
+                c(i, j + b, k + b),
+                c(i + b, j + b, k + b),
+            ];
+            let frac = |n: usize, n0: usize, coords: &[f32]| {
+                let (c0, c1) = (coords[n0], coords[n0 + b]);
+                if c1 > c0 {
+                    (coords[n] - c0) / (c1 - c0)
+                } else {
+                    0.0
+                }
+            };
+            for kk in k..=k + b {
+                let tz = frac(kk, k, &self.zs);
+                for jj in j..=j + b {
+                    let ty = frac(jj, j, &self.ys);
+                    for ii in i..=i + b {
+                        let n = self.idx(ii, jj, kk);
+                        if exact[n] {
+                            continue;
+                        }
+                        let tx = frac(ii, i, &self.xs);
                         let lerp = |u: f32, w: f32, s: f32| u + (w - u) * s;
-                        let c00 = lerp(cv[cidx(a, b, c)], cv[cidx(a + 1, b, c)], tx);
-                        let c10 = lerp(cv[cidx(a, b + 1, c)], cv[cidx(a + 1, b + 1, c)], tx);
-                        let c01 = lerp(cv[cidx(a, b, c + 1)], cv[cidx(a + 1, b, c + 1)], tx);
-                        let c11 =
-                            lerp(cv[cidx(a, b + 1, c + 1)], cv[cidx(a + 1, b + 1, c + 1)], tx);
-                        lerp(lerp(c00, c10, ty), lerp(c01, c11, ty), tz)
-                    };
-                    values[self.idx(i, j, k)] = v;
+                        let c00 = lerp(v[0], v[1], tx);
+                        let c10 = lerp(v[2], v[3], tx);
+                        let c01 = lerp(v[4], v[5], tx);
+                        let c11 = lerp(v[6], v[7], tx);
+                        values[n] = lerp(lerp(c00, c10, ty), lerp(c01, c11, ty), tz);
+                    }
                 }
             }
         }
@@ -905,8 +987,7 @@ fn surface_nets(grid: &Grid, values: &[f32]) -> (Vec<[f32; 3]>, Vec<u32>) {
                     count += 1.0;
                 }
                 let p = sum * (1.0 / count);
-                cell_vertex[cell_idx(i, j, k)] =
-                    u32::try_from(positions.len()).unwrap_or(u32::MAX);
+                cell_vertex[cell_idx(i, j, k)] = u32::try_from(positions.len()).unwrap_or(u32::MAX);
                 positions.push(p.into());
             }
         }
@@ -1123,7 +1204,13 @@ impl EditMesh {
                 }
                 let tri = self.tris[t as usize];
                 let old = tri.map(|w| self.pos[w as usize]);
-                let new = tri.map(|w| if w == a || w == b { m } else { self.pos[w as usize] });
+                let new = tri.map(|w| {
+                    if w == a || w == b {
+                        m
+                    } else {
+                        self.pos[w as usize]
+                    }
+                });
                 let n0 = tri_normal(old[0], old[1], old[2]).normalize();
                 let n1 = tri_normal(new[0], new[1], new[2]).normalize();
                 if n0.dot(n1) < 0.6 || tri_quality(new[0], new[1], new[2]) < 0.2 {
@@ -1278,7 +1365,13 @@ impl EditMesh {
                 let ok = self.vtris[v].iter().all(|&t| {
                     let tri = self.tris[t as usize];
                     let old = tri.map(|w| self.pos[w as usize]);
-                    let new = tri.map(|w| if w as usize == v { cand } else { self.pos[w as usize] });
+                    let new = tri.map(|w| {
+                        if w as usize == v {
+                            cand
+                        } else {
+                            self.pos[w as usize]
+                        }
+                    });
                     let n0 = tri_normal(old[0], old[1], old[2]).normalize();
                     let n1 = tri_normal(new[0], new[1], new[2]).normalize();
                     n0.dot(n1) > 0.7 && tri_quality(new[0], new[1], new[2]) > 0.1

@@ -325,10 +325,7 @@ fn check_mesh(mesh: &FaceMesh) -> Result<(), String> {
         return Err("mesh has non-finite positions".to_owned());
     }
     if !mesh.normals.is_empty() && mesh.normals.len() != n {
-        return Err(format!(
-            "{} normals for {n} vertices",
-            mesh.normals.len()
-        ));
+        return Err(format!("{} normals for {n} vertices", mesh.normals.len()));
     }
     if !mesh.uvs.is_empty() && mesh.uvs.len() != n {
         return Err(format!("{} uvs for {n} vertices", mesh.uvs.len()));
@@ -440,10 +437,8 @@ fn read_gltf_bytes(bytes: &[u8], path: &Path) -> Result<ImportedGltf, FaceError>
         }
     };
 
-    let mut stack: Vec<(gltf::Node, [[f32; 4]; 4], usize)> = roots
-        .into_iter()
-        .map(|n| (n, IDENTITY, 0usize))
-        .collect();
+    let mut stack: Vec<(gltf::Node, [[f32; 4]; 4], usize)> =
+        roots.into_iter().map(|n| (n, IDENTITY, 0usize)).collect();
     while let Some((node, parent, depth)) = stack.pop() {
         if depth > 64 {
             return Err(not_gltf("node hierarchy deeper than 64 levels".to_owned()));
@@ -615,7 +610,8 @@ fn read_primitive(
             needs_normals.extend(std::iter::repeat_n(false, count));
         }
         None => {
-            mesh.normals.extend(std::iter::repeat_n([0.0, 0.0, 1.0], count));
+            mesh.normals
+                .extend(std::iter::repeat_n([0.0, 0.0, 1.0], count));
             needs_normals.extend(std::iter::repeat_n(true, count));
         }
     }
@@ -672,7 +668,9 @@ fn check_accessor(
         let size = acc.size();
         let stride = view.stride().unwrap_or(size);
         if stride < size {
-            return Err(format!("{what} accessor stride {stride} < element size {size}"));
+            return Err(format!(
+                "{what} accessor stride {stride} < element size {size}"
+            ));
         }
         let end = acc
             .offset()
@@ -769,7 +767,8 @@ fn transform_point(m: &[[f32; 4]; 4], p: [f32; 3]) -> [f32; 3] {
 }
 
 fn det3(m: &[[f32; 4]; 4]) -> f32 {
-    m[0][0] * (m[1][1] * m[2][2] - m[2][1] * m[1][2]) - m[1][0] * (m[0][1] * m[2][2] - m[2][1] * m[0][2])
+    m[0][0] * (m[1][1] * m[2][2] - m[2][1] * m[1][2])
+        - m[1][0] * (m[0][1] * m[2][2] - m[2][1] * m[0][2])
         + m[2][0] * (m[0][1] * m[1][2] - m[1][1] * m[0][2])
 }
 

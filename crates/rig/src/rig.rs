@@ -140,7 +140,8 @@ pub struct Blend {
 impl Anchor {
     /// Landmark names this anchor uses.
     pub fn landmark_names(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.landmark.as_str()).chain(self.blend.iter().map(|b| b.landmark.as_str()))
+        std::iter::once(self.landmark.as_str())
+            .chain(self.blend.iter().map(|b| b.landmark.as_str()))
     }
 
     /// Resolves the anchor with a landmark lookup; `Err(name)` names the first missing landmark.
@@ -463,8 +464,8 @@ impl Rig {
     /// Parses and validates a rig. `origin_name` (usually the file path) prefixes every error,
     /// RON errors as `origin_name:line:column: message`.
     pub fn from_ron_str(src: &str, origin_name: &str) -> Result<Rig, RigError> {
-        let options =
-            ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+        let options = ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
         let rig: Rig = options.from_str(src).map_err(|e| RigError::Parse {
             origin: origin_name.to_owned(),
             line: e.span.start.line,
@@ -549,7 +550,9 @@ impl Rig {
         if jaws > 1 {
             return Err(RigError::InvalidRig {
                 origin: origin_name.to_owned(),
-                message: format!("the rig has {jaws} JawRotation actuators; at most one is allowed"),
+                message: format!(
+                    "the rig has {jaws} JawRotation actuators; at most one is allowed"
+                ),
             });
         }
         let mut names = BTreeSet::new();
@@ -579,7 +582,10 @@ impl Rig {
             }
             *slot = Some(a.name.as_str());
             if !a.min_norm.is_finite() || !a.max_norm.is_finite() {
-                return Err(invalid(a, "`min_norm`/`max_norm` must be finite".to_owned()));
+                return Err(invalid(
+                    a,
+                    "`min_norm`/`max_norm` must be finite".to_owned(),
+                ));
             }
             if a.min_norm >= a.max_norm {
                 return Err(invalid(
@@ -602,10 +608,7 @@ impl Rig {
             for (field, anchor) in a.model.anchors() {
                 for name in anchor.landmark_names() {
                     if !crate::landmarks::REQUIRED.contains(&name) {
-                        return Err(invalid(
-                            a,
-                            format!("{field}: unknown landmark `{name}`"),
-                        ));
+                        return Err(invalid(a, format!("{field}: unknown landmark `{name}`")));
                     }
                 }
             }

@@ -56,8 +56,11 @@ pub fn side(y: f32, z: f32) -> [f32; 3] {
 /// Builds the head: `rows` latitude rings (poles added) of `cols` vertices (`cols` even).
 pub fn synth_head(rows: usize, cols: usize) -> SynthHead {
     assert!(cols % 2 == 0 && rows >= 8);
-    let theta = |i: usize| -std::f32::consts::FRAC_PI_2 + std::f32::consts::PI * (i as f32 + 0.5) / rows as f32;
-    let phi = |j: usize| -std::f32::consts::PI + 2.0 * std::f32::consts::PI * j as f32 / cols as f32;
+    let theta = |i: usize| {
+        -std::f32::consts::FRAC_PI_2 + std::f32::consts::PI * (i as f32 + 0.5) / rows as f32
+    };
+    let phi =
+        |j: usize| -std::f32::consts::PI + 2.0 * std::f32::consts::PI * j as f32 / cols as f32;
     let mut positions = Vec::with_capacity(rows * cols + 2);
     for i in 0..rows {
         for j in 0..cols {
@@ -236,18 +239,34 @@ pub fn nearest(mesh: &FaceMesh, p: [f32; 3]) -> usize {
 #[test]
 fn synth_head_is_closed_except_mouth_and_symmetric() {
     let h = synth_head(40, 64);
-    assert!(h.landmarks.is_complete(), "missing {:?}", h.landmarks.missing());
+    assert!(
+        h.landmarks.is_complete(),
+        "missing {:?}",
+        h.landmarks.missing()
+    );
     let m = mirror_map(&h.mesh.positions, 1e-6);
     assert!(m.iter().all(Option::is_some));
-    assert!(h.mesh.indices.iter().all(|&i| (i as usize) < h.mesh.positions.len()));
+    assert!(
+        h.mesh
+            .indices
+            .iter()
+            .all(|&i| (i as usize) < h.mesh.positions.len())
+    );
     // Every triangle faces outward.
     for t in h.mesh.indices.chunks_exact(3) {
         let [a, b, c] = [t[0], t[1], t[2]].map(|i| h.mesh.positions[i as usize]);
         let u = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
         let v = [c[0] - a[0], c[1] - a[1], c[2] - a[2]];
-        let n = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]];
+        let n = [
+            u[1] * v[2] - u[2] * v[1],
+            u[2] * v[0] - u[0] * v[2],
+            u[0] * v[1] - u[1] * v[0],
+        ];
         let out = [a[0], a[1] - CY, a[2]];
-        assert!(n[0] * out[0] + n[1] * out[1] + n[2] * out[2] > 0.0, "inward triangle {t:?}");
+        assert!(
+            n[0] * out[0] + n[1] * out[1] + n[2] * out[2] > 0.0,
+            "inward triangle {t:?}"
+        );
     }
     // The mouth slot is open: upper and lower lip are not neighbours.
     let up = nearest(&h.mesh, h.landmarks.get("upper_lip").unwrap());

@@ -42,21 +42,63 @@ pub fn all_cases() -> Vec<(&'static str, u8, Message)> {
     let ramp: Vec<f32> = (0..25).map(|i| i as f32 / 24.0).collect();
     vec![
         ("hello", 0, Message::Hello { nonce: 0x1234_5678 }),
-        ("set_targets_25_neutral", 1, Message::SetTargets(Targets::from_norm(&[0.0; 25], 10))),
-        ("set_targets_25_ramp", 2, Message::SetTargets(Targets::from_norm(&ramp, 10))),
-        ("set_targets_32_immediate", 3, Message::SetTargets(Targets::from_norm(&[-0.25; 32], 0))),
-        ("configure_channel", 4, Message::ConfigureChannel(config_3())),
-        ("torque_all_25", 5, Message::Torque { enable_mask: 0x01FF_FFFF }),
+        (
+            "set_targets_25_neutral",
+            1,
+            Message::SetTargets(Targets::from_norm(&[0.0; 25], 10)),
+        ),
+        (
+            "set_targets_25_ramp",
+            2,
+            Message::SetTargets(Targets::from_norm(&ramp, 10)),
+        ),
+        (
+            "set_targets_32_immediate",
+            3,
+            Message::SetTargets(Targets::from_norm(&[-0.25; 32], 0)),
+        ),
+        (
+            "configure_channel",
+            4,
+            Message::ConfigureChannel(config_3()),
+        ),
+        (
+            "torque_all_25",
+            5,
+            Message::Torque {
+                enable_mask: 0x01FF_FFFF,
+            },
+        ),
         ("emergency_stop", 6, Message::EmergencyStop),
-        ("set_watchdog_200ms", 7, Message::SetWatchdog { timeout_ms: 200 }),
-        ("set_telemetry_rate_200hz", 8, Message::SetTelemetryRate { rate_hz: 200 }),
+        (
+            "set_watchdog_200ms",
+            7,
+            Message::SetWatchdog { timeout_ms: 200 },
+        ),
+        (
+            "set_telemetry_rate_200hz",
+            8,
+            Message::SetTelemetryRate { rate_hz: 200 },
+        ),
         ("ping", 9, Message::Ping { token: 0xDEAD_BEEF }),
-        ("get_channel_info", 10, Message::GetChannelInfo { channel: 12 }),
-        ("clear_faults_all_and_estop", 11, Message::ClearFaults { mask: 0xFFFF_FFFF }),
+        (
+            "get_channel_info",
+            10,
+            Message::GetChannelInfo { channel: 12 },
+        ),
+        (
+            "clear_faults_all_and_estop",
+            11,
+            Message::ClearFaults { mask: 0xFFFF_FFFF },
+        ),
         (
             "inject_fault_jam_ch12",
             12,
-            Message::InjectFault { channel: 12, kind: FaultKind::Jam, active: true },
+            Message::InjectFault {
+                channel: 12,
+                kind: FaultKind::Jam,
+                active: true,
+            },
         ),
         (
             "hello_reply",
@@ -78,7 +120,12 @@ pub fn all_cases() -> Vec<(&'static str, u8, Message)> {
         (
             "ack_ok",
             2,
-            Message::Ack { msg_type: MsgType::SetWatchdog as u8, seq: 7, code: ErrorCode::Ok, detail: 0 },
+            Message::Ack {
+                msg_type: MsgType::SetWatchdog as u8,
+                seq: 7,
+                code: ErrorCode::Ok,
+                detail: 0,
+            },
         ),
         (
             "ack_bad_channel",
@@ -93,14 +140,28 @@ pub fn all_cases() -> Vec<(&'static str, u8, Message)> {
         (
             "fault_event_stall_ch12",
             4,
-            Message::FaultEvent { head_time_us: 2_000_000, channel: 12, faults: fault::STALL },
+            Message::FaultEvent {
+                head_time_us: 2_000_000,
+                channel: 12,
+                faults: fault::STALL,
+            },
         ),
-        ("pong", 5, Message::Pong { token: 0xDEAD_BEEF, head_time_us: 1_500_000 }),
+        (
+            "pong",
+            5,
+            Message::Pong {
+                token: 0xDEAD_BEEF,
+                head_time_us: 1_500_000,
+            },
+        ),
         (
             "channel_info_12",
             6,
             Message::ChannelInfo(ChannelInfo {
-                config: ChannelConfig { channel: 12, ..config_3() },
+                config: ChannelConfig {
+                    channel: 12,
+                    ..config_3()
+                },
                 neutral_q15: 0,
                 travel_um: 8000,
                 name: ChannelInfo::name_from_str("zygomaticus_major_l"),
@@ -110,11 +171,17 @@ pub fn all_cases() -> Vec<(&'static str, u8, Message)> {
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub fn unhex(s: &str) -> Vec<u8> {
-    s.split_whitespace().map(|h| u8::from_str_radix(h, 16).expect("hex byte")).collect()
+    s.split_whitespace()
+        .map(|h| u8::from_str_radix(h, 16).expect("hex byte"))
+        .collect()
 }
 
 pub fn wire(seq: u8, msg: &Message) -> Vec<u8> {

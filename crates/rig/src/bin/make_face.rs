@@ -195,7 +195,11 @@ fn render(
             [c[0], c[1], c[2]]
         };
         tris.push(Tri {
-            p: [mesh.positions[g(0)], mesh.positions[g(1)], mesh.positions[g(2)]],
+            p: [
+                mesh.positions[g(0)],
+                mesh.positions[g(1)],
+                mesh.positions[g(2)],
+            ],
             n: [mesh.normals[g(0)], mesh.normals[g(1)], mesh.normals[g(2)]],
             c: [col(0), col(1), col(2)],
         });
