@@ -3,8 +3,7 @@
 //! With no subcommand it opens the twin (the Bevy app) on the default face and the simulated
 //! head. The subcommands are the engineer's tools around the same crates.
 
-mod app;
-mod cli;
+use facetwin::{app, cli};
 
 use clap::{Parser, Subcommand};
 

@@ -46,6 +46,8 @@ pub struct FaceRig {
     /// Pose last applied, to skip work when nothing moved.
     applied: Vec<f32>,
     pub show_muscles: bool,
+    /// The deformed mesh changed and the GPU copy has not been updated yet.
+    dirty: bool,
 }
 
 /// Marks the face mesh entity.
@@ -66,19 +68,14 @@ impl Plugin for FacePlugin {
         app.add_systems(
             PostStartup,
             move |mut commands: Commands,
-                  mut meshes: ResMut<Assets<Mesh>>,
-                  mut materials: ResMut<Assets<StandardMaterial>>,
+                  meshes: Option<ResMut<Assets<Mesh>>>,
+                  materials: Option<ResMut<Assets<StandardMaterial>>>,
                   head: Query<Entity, With<super::parts::HeadBody>>| {
-                spawn_face(
-                    &mut commands,
-                    &mut meshes,
-                    &mut materials,
-                    assets.clone(),
-                    head.iter().next(),
-                );
+                let visuals = meshes.zip(materials);
+                spawn_face(&mut commands, visuals, assets.clone(), head.iter().next());
             },
         )
-        .add_systems(Update, (deform_face, toggle_muscles));
+        .add_systems(Update, (deform_face, upload_mesh, toggle_muscles).chain());
     }
 }
 
@@ -97,10 +94,10 @@ pub fn to_bevy_mesh(m: &FaceMesh) -> Mesh {
     mesh
 }
 
+/// Creates the rig resource and, when rendering is present, the face mesh and muscle overlay.
 fn spawn_face(
     commands: &mut Commands,
-    meshes: &mut Assets<Mesh>,
-    materials: &mut Assets<StandardMaterial>,
+    visuals: Option<(ResMut<Assets<Mesh>>, ResMut<Assets<StandardMaterial>>)>,
     assets: FaceAssets,
     head: Option<Entity>,
 ) {
@@ -112,6 +109,11 @@ fn spawn_face(
         }
     };
     let deformed = assets.face.mesh.clone();
+    let Some((mut meshes, mut materials)) = visuals else {
+        // Headless: deformation only.
+        commands.insert_resource(FaceRig { assets, deformer, deformed, mesh: Handle::default(), applied: Vec::new(), show_muscles: false, dirty: false });
+        return;
+    };
     let mesh = meshes.add(to_bevy_mesh(&deformed));
     let skin = materials.add(StandardMaterial {
         base_color: Color::WHITE,
@@ -167,14 +169,11 @@ fn spawn_face(
         mesh,
         applied: Vec::new(),
         show_muscles: false,
+        dirty: false,
     });
 }
 
-fn deform_face(
-    pose: Res<DisplayPose>,
-    rig: Option<ResMut<FaceRig>>,
-    mut meshes: ResMut<Assets<Mesh>>,
-) {
+fn deform_face(pose: Res<DisplayPose>, rig: Option<ResMut<FaceRig>>) {
     let Some(mut rig) = rig else { return };
     if pose.positions.is_empty() || rig.applied == pose.positions {
         return;
@@ -182,6 +181,15 @@ fn deform_face(
     let rig = &mut *rig;
     rig.deformer.apply(&pose.positions, &mut rig.deformed);
     rig.applied.clone_from(&pose.positions);
+    rig.dirty = true;
+}
+
+fn upload_mesh(rig: Option<ResMut<FaceRig>>, meshes: Option<ResMut<Assets<Mesh>>>) {
+    let (Some(mut rig), Some(mut meshes)) = (rig, meshes) else { return };
+    if !rig.dirty {
+        return;
+    }
+    rig.dirty = false;
     if let Some(mut mesh) = meshes.get_mut(&rig.mesh) {
         mesh.insert_attribute(Mesh::ATTRIBUTE_POSITION, rig.deformed.positions.clone());
         mesh.insert_attribute(Mesh::ATTRIBUTE_NORMAL, rig.deformed.normals.clone());

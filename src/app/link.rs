@@ -248,9 +248,7 @@ fn refresh_view(mut link: ResMut<Link>) {
 }
 
 fn update_display_pose(link: Res<Link>, mut display: ResMut<DisplayPose>) {
-    let Some(measured) = link.view.positions_norm() else {
-        return;
-    };
+    let Some(measured) = link.view.positions_norm() else { return };
     let display = &mut *display;
     if display.positions.len() != measured.len() {
         display.positions = measured;
@@ -267,7 +265,10 @@ fn update_display_pose(link: Res<Link>, mut display: ResMut<DisplayPose>) {
             *shown = m;
         }
     }
-    if display.converging && max_gap < 1e-4 {
+    // The face stays rate-limited until the new session has finished its own handover ramp and
+    // the shown pose has caught up with the measured one.
+    let settled = link.view.state.is_connected() && !link.view.handing_over;
+    if display.converging && settled && max_gap < 1e-3 {
         display.converging = false;
     }
 }

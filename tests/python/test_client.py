@@ -361,6 +361,8 @@ class Streamer:
         self.sent = list(measured)
         self.desired = list(desired)
         self.next_at = time.monotonic()
+        self.last_sent_at = None
+        self.max_gap = 0.0
 
     def tick(self):
         if not self.active or self.sent is None:
@@ -376,6 +378,9 @@ class Streamer:
         seq = self.client.set_targets(self.sent, time_to_target_ms=int(self.period * 1000))
         self.sent_seqs.add(seq)
         self.frames += 1
+        if self.last_sent_at is not None:
+            self.max_gap = max(self.max_gap, now - self.last_sent_at)
+        self.last_sent_at = now
 
 
 def positions(tel: dict) -> list[float]:
@@ -396,11 +401,15 @@ def run_live(port: str, baud: int) -> int:
         else:
             c.check(pre["count"] == EXPECTED_CHANNELS, "telemetry streams before the handshake",
                     f"status 0x{pre['status']:02x}")
+            # The first frames after opening may be stale (buffered while nobody read): look at
+            # the newest one. A harmless Torque{0} is refused before the first Hello.
+            client.drain(0.3)
+            pre = client.telemetry
             if pre["status"] & ft.STATUS_HOST_CONNECTED:
                 c.skip("command before Hello -> NotPermitted", "head already handshaken")
             else:
                 client.flush_peer()
-                ack = client.command(ft.T.TORQUE, {"enable_mask": all_mask})
+                ack = client.command(ft.T.TORQUE, {"enable_mask": 0})
                 c.check(ack is not None and ack["code"] == ft.NOT_PERMITTED,
                         "Torque before Hello -> Ack NotPermitted", repr(ack))
 
@@ -415,6 +424,7 @@ def run_live(port: str, baud: int) -> int:
                 str(info["channel_count"]))
         c.check(info["max_frame"] == 320, "max_frame 320", str(info["max_frame"]))
 
+        errors_at_handshake = client.decoder.error_count()
         chans = client.read_channel_infos(info["channel_count"])
         names = [ft.channel_name(ci) for ci in chans]
         c.check(len(names) == EXPECTED_CHANNELS and all(names) and len(set(names)) == len(names),
@@ -449,23 +459,37 @@ def run_live(port: str, baud: int) -> int:
         streamer = Streamer(client, 100.0)
         desired = [0.0] * EXPECTED_CHANNELS
         desired[idx] = 0.6
-        ack = client.command(ft.T.TORQUE, {"enable_mask": all_mask})
-        c.check(ack is not None and ack["code"] == ft.OK, "Torque all 25 -> Ack Ok", repr(ack))
-        streamer.start_from(positions(client.telemetry), desired)
-        n_tel0 = client.telemetry_frames
-        acks0 = len(client.acks)
-        faults0 = len(client.fault_events)
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < 1.5:
-            streamer.tick()
-            client.poll(wait=0.001)
-        elapsed = time.monotonic() - t0
+        for attempt in range(3):
+            ack = client.command(ft.T.TORQUE, {"enable_mask": all_mask})
+            c.check(ack is not None and ack["code"] == ft.OK, "Torque all 25 -> Ack Ok", repr(ack))
+            streamer.start_from(positions(client.telemetry), desired)
+            n_tel0 = client.telemetry_frames
+            acks0 = len(client.acks)
+            faults0 = len(client.fault_events)
+            head_t0 = client.telemetry["head_time_us"]
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 1.5:
+                streamer.tick()
+                client.poll(wait=0.001)
+            elapsed = time.monotonic() - t0
+            tripped = [e for e in client.fault_events[faults0:] if e["channel"] == 0xFF]
+            if tripped and streamer.max_gap >= 0.2 and attempt < 2:
+                # The watchdog did what it must: this host was descheduled for longer than the
+                # timeout (a loaded machine). Not a head failure: stream again.
+                c.skip("streaming phase", f"host stalled {streamer.max_gap * 1000:.0f} ms, "
+                       "watchdog tripped as specified; retrying")
+                client.drain(0.05)
+                continue
+            break
         tel = client.telemetry
         pos = positions(tel)
         others = max(abs(p) for i, p in enumerate(pos) if i != idx)
-        tel_rate = (client.telemetry_frames - n_tel0) / elapsed
+        # Rate in head time (wrapping u32 microseconds), independent of host scheduling.
+        head_dt = ((tel["head_time_us"] - head_t0) & 0xFFFFFFFF) / 1e6
+        tel_rate = (client.telemetry_frames - n_tel0) / head_dt if head_dt > 0 else 0.0
         c.check(pos[idx] > 0.4, f"{DESIRED_CHANNEL} rose above 0.4 after {elapsed:.2f} s",
-                f"{pos[idx]:+.3f}, {streamer.frames} SetTargets frames")
+                f"{pos[idx]:+.3f}, {streamer.frames} SetTargets frames, "
+                f"longest gap {streamer.max_gap * 1000:.0f} ms")
         c.check(others <= 0.05, "the other 24 channels stay within +-0.05", f"max |p| {others:.4f}")
         c.check(tel["torque_mask"] == all_mask, "telemetry torque_mask 0x01FFFFFF",
                 f"0x{tel['torque_mask']:08x}")
@@ -473,7 +497,9 @@ def run_live(port: str, baud: int) -> int:
         c.check(not target_acks, "no Ack for accepted SetTargets", repr(target_acks[:3]))
         c.check(len(client.fault_events) == faults0, "no fault events while streaming",
                 repr(client.fault_events[faults0:]))
-        c.check(80 <= tel_rate <= 120, "telemetry at ~100 Hz", f"{tel_rate:.1f} Hz")
+        c.check(95 <= tel_rate <= 105, "telemetry at 100 Hz (head clock)",
+                f"{tel_rate:.1f} Hz over {head_dt:.2f} s head time; "
+                f"{streamer.frames / elapsed:.0f} SetTargets/s sent")
         c.check(tel["status"] == ft.STATUS_HOST_CONNECTED, "status: connected, no e-stop/watchdog",
                 f"0x{tel['status']:02x}")
 
@@ -500,7 +526,8 @@ def run_live(port: str, baud: int) -> int:
         c.check(pong is not None and pong["token"] == token2, "a following Ping still answers")
         tel = client.wait_telemetry(timeout=0.2, on_idle=streamer.tick)
         c.check(tel is not None and tel["torque_mask"] == all_mask
-                and positions(tel)[idx] > 0.4, "stream unaffected by the bad frame")
+                and positions(tel)[idx] > 0.4, "stream unaffected by the bad frame",
+                f"longest SetTargets gap {streamer.max_gap * 1000:.0f} ms")
 
         # --- Version mismatch (§12.9) ------------------------------------------------------------
         client.write(ft.encode_frame(ft.T.PING, client.seq, b"\x01\x02\x03\x04", version=2))
@@ -588,8 +615,10 @@ def run_live(port: str, baud: int) -> int:
         c.check(ack is not None and ack["code"] == ft.OK, "Torque off -> Ack Ok", repr(ack))
         print(f"  info  decoder errors seen by the client: {client.decoder.errors or 'none'}; "
               f"head sequence gaps: {client.head_seq_gaps}; bytes sent: {client.bytes_out}")
-        c.check(client.decoder.error_count() == 0, "no corrupt frames from the head",
-                str(client.decoder.errors))
+        c.check(client.decoder.error_count() == errors_at_handshake,
+                "no corrupt frames from the head after the handshake",
+                f"{client.decoder.error_count() - errors_at_handshake} "
+                f"(before: {errors_at_handshake}, a port opened mid-frame)")
     except ft.ProtocolError as e:
         c.check(False, "protocol", str(e))
     finally:
