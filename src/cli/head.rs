@@ -21,7 +21,7 @@ pub struct HeadArgs {
     /// Head description (RON); the built-in 25-channel head by default.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Stop after this many seconds (default: run until Ctrl-C / SIGTERM / stdin closes).
+    /// Stop after this many seconds (default: run until interrupted with Ctrl-C).
     #[arg(long)]
     pub seconds: Option<f64>,
 }

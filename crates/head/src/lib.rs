@@ -396,6 +396,7 @@ impl VirtualHead {
                     self.ack(&frame, ErrorCode::EStopActive, 0);
                     return;
                 }
+                let mut refused = None;
                 for (i, ch) in self.channels.iter_mut().enumerate() {
                     let on = enable_mask & (1 << i) != 0;
                     if on && !ch.state().torque_enabled {
@@ -404,8 +405,15 @@ impl VirtualHead {
                         ch.set_target(here, 0.0);
                     }
                     ch.set_torque(on);
+                    // A latched fault keeps torque off until it is cleared.
+                    if on && !ch.state().torque_enabled && refused.is_none() {
+                        refused = Some(i as u8);
+                    }
                 }
-                self.ack(&frame, ErrorCode::Ok, 0);
+                match refused {
+                    Some(i) => self.ack(&frame, ErrorCode::NotPermitted, i),
+                    None => self.ack(&frame, ErrorCode::Ok, 0),
+                }
             }
             Message::EmergencyStop => {
                 self.estop = true;
@@ -441,15 +449,17 @@ impl VirtualHead {
                 None => self.ack(&frame, ErrorCode::BadChannel, channel),
             },
             Message::ClearFaults { mask } => {
-                if mask & (1 << 31) != 0 {
+                let release = mask & (1 << 31) != 0;
+                if release {
                     self.estop = false;
                 }
                 for (i, ch) in self.channels.iter_mut().enumerate() {
                     if mask & (1 << i) != 0 {
                         ch.clear_faults();
-                        if !self.estop {
-                            ch.set_fault_flag(fault::ESTOP, false);
-                        }
+                    }
+                    // Releasing the e-stop releases it on every channel.
+                    if release {
+                        ch.set_fault_flag(fault::ESTOP, false);
                     }
                 }
                 self.ack(&frame, ErrorCode::Ok, 0);
@@ -510,6 +520,10 @@ impl VirtualHead {
             return;
         }
         // Head-side hard limits: the host may narrow travel, velocity and current, never widen.
+        if min_norm.max(spec.min_norm) >= max_norm.min(spec.max_norm) {
+            self.ack(frame, ErrorCode::BadValue, c.channel);
+            return;
+        }
         let clamped = min_norm < spec.min_norm || max_norm > spec.max_norm;
         let base = self.power_up[i];
         let scale = |q: u16| f32::from(q) / f32::from(proto::GAIN_UNITY_Q8);

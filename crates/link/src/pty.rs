@@ -141,9 +141,12 @@ impl PtyHead {
                     }
                 }
             }
-            // Nobody reading: don't let telemetry pile up into a stale backlog for the next host.
-            if pending.len() > 64 * 1024 {
-                pending.clear();
+            // Nobody reading: don't let telemetry pile up into a stale backlog for the next host;
+            // keep only the newest frames (cut at a frame delimiter).
+            if pending.len() > 2048 {
+                let keep_from = pending.len() - 1024;
+                let cut = pending[keep_from..].iter().position(|&b| b == 0).map_or(pending.len(), |p| keep_from + p + 1);
+                pending.drain(..cut);
             }
             if now.duration_since(last_input) > Duration::from_millis(300) {
                 // A host that opened the port exclusively and left would lock the next one out

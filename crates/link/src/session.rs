@@ -230,6 +230,8 @@ pub struct HostCore {
     last_torque_send: Duration,
     last_info_request: Duration,
     last_hello: Duration,
+    /// Which channels' `ChannelInfo` has arrived since the handshake.
+    info_received: Vec<bool>,
     view: HeadView,
     rx: Vec<u8>,
 }
@@ -266,6 +268,7 @@ impl HostCore {
             last_torque_send: Duration::ZERO,
             last_info_request: Duration::ZERO,
             last_hello: Duration::ZERO,
+            info_received: Vec::new(),
             view: HeadView::default(),
             rx: vec![0u8; 4096],
         }
@@ -502,6 +505,7 @@ impl HostCore {
                         travel_mm: 0.0,
                     })
                     .collect();
+                self.info_received = vec![false; count];
                 for i in 0..count {
                     self.send(&Message::GetChannelInfo { channel: i as u8 }, now);
                 }
@@ -520,8 +524,12 @@ impl HostCore {
                 self.set_state(LinkState::Syncing, now);
             }
             Message::ChannelInfo(ci) => {
-                if let Some(m) = self.view.channels.get_mut(usize::from(ci.config.channel)) {
+                let i = usize::from(ci.config.channel);
+                if let Some(m) = self.view.channels.get_mut(i) {
                     *m = ChannelMeta::from(&ci);
+                }
+                if let Some(r) = self.info_received.get_mut(i) {
+                    *r = true;
                 }
             }
             Message::Telemetry(t) => {
@@ -529,6 +537,13 @@ impl HostCore {
                 self.view.telemetry = Some(t);
                 self.view.telemetry_at = Some(now);
                 if self.view.state == LinkState::Syncing {
+                    self.start_handover(&t, now);
+                } else if self.view.state == LinkState::Connected
+                    && !self.config.passive
+                    && t.status & proto_status::WATCHDOG_TRIPPED != 0
+                {
+                    // The head went to its safe state (this host stalled past the watchdog):
+                    // start over from where it is now, with the handover ramp.
                     self.start_handover(&t, now);
                 }
             }
@@ -628,8 +643,10 @@ impl HostCore {
         let mask = if self.want_torque { low_mask(n) } else { 0 };
         // Commands can be lost on a noisy line: resend torque until telemetry confirms it, and
         // ask again for channel descriptions that never arrived.
+        // Channels with a latched fault refuse torque until it is cleared: don't insist on those.
         let unconfirmed = self.view.telemetry.is_some_and(|t| {
-            t.torque_mask & low_mask(n) != mask && t.status & proto_status::ESTOP == 0
+            let healthy = t.channels().iter().enumerate().fold(0u32, |m, (i, c)| if c.faults == 0 { m | (1 << i) } else { m });
+            (t.torque_mask ^ mask) & healthy != 0 && t.status & proto_status::ESTOP == 0
         });
         let retry = unconfirmed && now >= self.last_torque_send + Duration::from_millis(50);
         if self.torque_sent != Some(self.want_torque) || retry {
@@ -644,7 +661,7 @@ impl HostCore {
                 .channels
                 .iter()
                 .enumerate()
-                .filter(|(_, c)| c.travel_mm == 0.0)
+                .filter(|(i, _)| !self.info_received.get(*i).copied().unwrap_or(true))
                 .map(|(i, _)| i as u8)
                 .take(4)
                 .collect();
@@ -652,7 +669,11 @@ impl HostCore {
                 self.send(&Message::GetChannelInfo { channel }, now);
             }
         }
-        self.send_targets(now);
+        // While the head's emergency stop is latched, targets would only be refused.
+        let estop = self.view.telemetry.is_some_and(|t| t.status & proto_status::ESTOP != 0);
+        if !estop {
+            self.send_targets(now);
+        }
         if let Some(period) = self.config.ping_period
             && now >= self.last_ping + period
         {
