@@ -33,10 +33,10 @@ fn bench_face(c: &mut Criterion, label: &str, mesh: &FaceMesh, landmarks: &Landm
     let mut out = deformer.rest().clone();
     let p = all_active(&rig);
     eprintln!(
-        "{label}: {} vertices, {} triangles, {} relaxable",
+        "{label}: {} vertices, {} triangles, {} movable",
         mesh.vertex_count(),
         mesh.triangle_count(),
-        deformer.relaxable_vertex_count()
+        deformer.movable_vertex_count()
     );
     c.bench_function(&format!("apply/{label}/all_25_active"), |b| {
         b.iter(|| deformer.apply(black_box(&p), black_box(&mut out)))

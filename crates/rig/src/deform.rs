@@ -1,22 +1,24 @@
 //! Motors to skin: turns actuator positions into a deformed face mesh, fast.
 //!
 //! [`Deformer::new`] resolves the rig's landmark anchors on one face and precomputes, per
-//! actuator, a sparse list of the vertices it moves (Waters 1987 falloffs), plus the skin graph of
-//! every vertex any actuator can reach (and a two-ring border). [`Deformer::apply`] then costs
-//! time proportional to that region only:
+//! actuator, a sparse list of the vertices it moves with their displacement at +1 travel (Waters
+//! 1987 falloffs) or rotation weight, plus the skin graph (one-ring adjacency) of the region the
+//! muscles can reach. [`Deformer::apply`] then costs time proportional to that region only:
 //!
-//! 1. **Muscles.** Linear and sphincter muscles add a precomputed displacement (at +1) scaled by
-//!    the actuator's travel: linear muscles slide the skin along its surface toward the origin,
-//!    and the skin bunching between origin and insertion bulges out along its normal. Rotations
+//! 1. **Muscles.** Linear and sphincter muscles add their precomputed displacement scaled by the
+//!    actuator's travel: linear muscles slide the skin along its surface toward the origin, and
+//!    the skin bunching between origin and insertion bulges out along its normal. Rotations
 //!    (jaw, eyelid skin) then turn the muscle-displaced point about their axis, blended by a
-//!    smooth per-vertex weight, so the lower lip rides the jaw rigidly.
-//! 2. **Skin relaxation.** A few Jacobi iterations of a membrane (graph Laplacian) energy over the
-//!    skin's edges, softly anchored to the muscle result: the displacement field spreads into
-//!    the surrounding skin (stretch) and sharp falloff edges are smoothed instead of denting.
-//!    Jaw-driven skin is anchored much more stiffly so it stays rigid.
-//! 3. **Normals** are recomputed only for the triangles around moved vertices; the authored rest
-//!    normal is kept and only the change of the geometric normal is added, so an untouched face
-//!    keeps its shading exactly.
+//!    smooth per-vertex weight (1 on the lower lip and chin, so they ride the jaw rigidly).
+//! 2. **Skin relaxation.** A few Jacobi iterations of a membrane (graph Laplacian) energy of the
+//!    displacement over the skin's edges, softly anchored to the muscle result, over the Waters
+//!    muscles' reach plus a two-ring border: their pull spreads into the surrounding skin
+//!    (stretch) and cone and falloff edges are smoothed instead of denting. Jaw-driven skin is
+//!    anchored stiffly (the rigid part of the jaw is not relaxed at all); sphincter and rotation
+//!    fields are smooth by construction and are not relaxed.
+//! 3. **Normals** are recomputed only for the vertices around moved ones, from the triangles
+//!    that have a moving vertex (the others' contribution is precomputed). Authored normals that
+//!    differ from the geometric ones keep that difference.
 //!
 //! All activations at 0 restores the rest mesh bit-exactly; `apply` does not allocate (once its
 //! output mesh has the rest mesh's size).
@@ -39,7 +41,7 @@ pub struct DeformerSettings {
     pub anchor_stiffness: f32,
     /// Extra anchor stiffness on jaw-driven skin (times the jaw weight), keeps it rigid.
     pub jaw_stiffness: f32,
-    /// Rings of skin around the reachable region that relaxation may also move.
+    /// Rings of skin around the Waters muscles' reach that relaxation may also move.
     pub border_rings: u32,
 }
 
@@ -109,21 +111,21 @@ pub struct Deformer {
     n_moved: usize,
     n_normal: usize,
     rest_local: Vec<V3>,
-    /// Relaxation graph of the free locals (CSR over moved locals; neighbours outside the
-    /// region count as zero displacement through `relax_b`).
-    nbr_start: Vec<u32>,
-    nbr: Vec<u32>,
+    /// Relaxation graph of the free locals (indices of moved locals, padded with `n_moved`
+    /// whose displacement is always zero; neighbours outside the region count as zero
+    /// displacement through `relax_b`).
+    nbr: Padded,
     relax_a: Vec<f32>,
     relax_b: Vec<f32>,
     /// Triangles (local indices) with at least one moving vertex.
     tris: Vec<[u32; 3]>,
-    /// For each normal local, its triangles in `tris` (CSR).
-    inc_start: Vec<u32>,
-    inc: Vec<u32>,
+    /// For each normal local, its triangles in `tris`.
+    inc: Padded,
     /// For each normal local, the (constant) area-weighted normal sum of its other triangles.
     normal_static: Vec<V3>,
-    /// Authored rest normal minus geometric rest normal, per normal local (when they differ).
-    normal_base: Option<Vec<V3>>,
+    /// When authored normals differ from the geometric ones: per normal local, authored rest
+    /// normal minus geometric rest normal, and 1 / length of the geometric rest normal sum.
+    normal_base: Option<(Vec<V3>, Vec<f32>)>,
 
     // Scratch (sized once).
     activations: Vec<f32>,
@@ -185,8 +187,9 @@ impl Deformer {
         self.affected.get(channel).map_or(&[], Vec::as_slice)
     }
 
-    /// Number of vertices the skin solve may move (all actuators' reach plus the border).
-    pub fn relaxable_vertex_count(&self) -> usize {
+    /// Number of vertices `apply` may move: every actuator's reach, plus a border around the
+    /// Waters muscles into which the skin relaxation spreads their pull.
+    pub fn movable_vertex_count(&self) -> usize {
         self.n_moved
     }
 
@@ -236,39 +239,6 @@ impl Deformer {
         self.write(out);
         self.dirty = true;
         self.last_out = out_id;
-    }
-
-    #[doc(hidden)]
-    pub fn stats(&self) -> String {
-        format!(
-            "free {} moved {} normal {} tris {} inc {} base {}",
-            self.n_free,
-            self.n_moved,
-            self.n_normal,
-            self.tris.len(),
-            self.inc.len(),
-            self.normal_base.is_some()
-        )
-    }
-
-    #[doc(hidden)]
-    pub fn apply_timed(
-        &mut self,
-        positions_norm: &[f32],
-        out: &mut FaceMesh,
-    ) -> [std::time::Duration; 3] {
-        for (a, k) in self.activations.iter_mut().zip(&self.kernels) {
-            let raw = positions_norm.get(k.channel).copied().unwrap_or(0.0);
-            *a = raw.clamp(k.min_norm, k.max_norm);
-        }
-        let t0 = std::time::Instant::now();
-        self.muscles();
-        let t1 = std::time::Instant::now();
-        self.relax();
-        let t2 = std::time::Instant::now();
-        self.write(out);
-        let t3 = std::time::Instant::now();
-        [t1 - t0, t2 - t1, t3 - t2]
     }
 
     /// Step 1: muscle displacements into `target` (moved locals only).
@@ -322,21 +292,35 @@ impl Deformer {
     /// anchor to the muscle target) over the free locals, result in `disp`.
     fn relax(&mut self) {
         let (f, m) = (self.n_free, self.n_moved);
+        // `disp[m]` stays zero: the padding slot of the neighbour lists.
         self.disp[..m].copy_from_slice(&self.target[..m]);
         self.disp_next[f..m].copy_from_slice(&self.target[f..m]);
         for _ in 0..self.settings.relax_iterations {
-            let cur = &self.disp[..m];
+            let cur = &self.disp[..=m];
             let next = &mut self.disp_next[..f];
             let target = &self.target[..f];
             let ab = self.relax_a[..f].iter().zip(&self.relax_b[..f]);
-            let ranges = self.nbr_start[..=f].windows(2);
-            for (((out, t), (&a, &b)), r) in next.iter_mut().zip(target).zip(ab).zip(ranges) {
+            let mut overflow = self.nbr.overflow.iter().peekable();
+            let rows = self.nbr.slots[..f].iter();
+            for (i, (((out, t), (&a, &b)), row)) in
+                next.iter_mut().zip(target).zip(ab).zip(rows).enumerate()
+            {
                 let mut s = [0.0f32; 3];
-                for &j in &self.nbr[r[0] as usize..r[1] as usize] {
+                for &j in row {
                     let d = cur[j as usize];
                     s[0] += d[0];
                     s[1] += d[1];
                     s[2] += d[2];
+                }
+                while let Some(&&(r, j)) = overflow.peek() {
+                    if r as usize != i {
+                        break;
+                    }
+                    let d = cur[j as usize];
+                    s[0] += d[0];
+                    s[1] += d[1];
+                    s[2] += d[2];
+                    overflow.next();
                 }
                 *out = [
                     a * t[0] + b * s[0],
@@ -368,25 +352,44 @@ impl Deformer {
             *f = cross(sub(b, a), sub(c, a));
         }
         let nn = self.n_normal;
-        let ranges = self.inc_start[..=nn].windows(2);
-        for (k, (r, s)) in ranges.zip(&self.normal_static[..nn]).enumerate() {
+        let mut overflow = self.inc.overflow.iter().peekable();
+        for (k, (row, s)) in self.inc.slots[..nn]
+            .iter()
+            .zip(&self.normal_static[..nn])
+            .enumerate()
+        {
             let mut acc = *s;
-            for &t in &self.inc[r[0] as usize..r[1] as usize] {
+            for &t in row {
                 let f = self.face[t as usize];
                 acc[0] += f[0];
                 acc[1] += f[1];
                 acc[2] += f[2];
             }
-            let mut n = normalize_or_zero(acc);
-            if let Some(base) = &self.normal_base {
-                let b = base[k];
-                n = normalize_or_zero([b[0] + n[0], b[1] + n[1], b[2] + n[2]]);
+            while let Some(&&(r, t)) = overflow.peek() {
+                if r as usize != k {
+                    break;
+                }
+                let f = self.face[t as usize];
+                acc[0] += f[0];
+                acc[1] += f[1];
+                acc[2] += f[2];
+                overflow.next();
             }
+            let n = match &self.normal_base {
+                // Authored normal + change of the geometric normal (scaled by its rest length,
+                // which saves a normalisation).
+                Some((base, inv_len)) => {
+                    let (b, l) = (base[k], inv_len[k]);
+                    [b[0] + l * acc[0], b[1] + l * acc[1], b[2] + l * acc[2]]
+                }
+                None => acc,
+            };
             let v = self.local_to_vertex[k] as usize;
-            out.normals[v] = if n == [0.0; 3] {
-                self.rest.normals[v]
+            let len2 = dot(n, n);
+            out.normals[v] = if len2 > 1e-30 {
+                scale(n, 1.0 / len2.sqrt())
             } else {
-                n
+                self.rest.normals[v]
             };
         }
     }
@@ -408,6 +411,7 @@ struct JawField {
     pivot_x: f32,
     pivot_y: f32,
     slot_half: f32,
+    corner_band: f32,
     cheek_band: f32,
     angle_y: f32,
     angle_z: f32,
@@ -424,13 +428,16 @@ impl JawField {
         let ax = p[0].abs();
         let (yc, h) = if ax <= self.corner_x {
             let t = ax / self.corner_x.max(1e-6);
-            (lerp(self.mid_y, self.corner_y, t * t), self.slot_half)
+            (
+                lerp(self.mid_y, self.corner_y, t * t),
+                lerp(self.slot_half, self.corner_band, t * t),
+            )
         } else {
             let span = (self.pivot_x - self.corner_x).max(1e-3);
             let t = ((ax - self.corner_x) / span).min(1.0);
             (
                 lerp(self.corner_y, self.pivot_y - self.cheek_band, t),
-                lerp(self.slot_half, self.cheek_band, t),
+                lerp(self.corner_band, self.cheek_band, t),
             )
         };
         smoothstep(yc + h, yc - h, p[1])
@@ -558,7 +565,7 @@ fn build(
     if u32::try_from(n).is_err() {
         return Err(RigError::Mesh(format!("too many vertices ({n})")));
     }
-    if mesh.indices.len() % 3 != 0 {
+    if !mesh.indices.len().is_multiple_of(3) {
         return Err(RigError::Mesh(format!(
             "index count {} is not a multiple of 3",
             mesh.indices.len()
@@ -605,6 +612,7 @@ fn build(
             corner_l,
             corner_r,
             slot_half_m,
+            corner_band_m,
             cheek_band_m,
             jaw_angle,
             back_fade_m,
@@ -637,6 +645,7 @@ fn build(
                 pivot_x: 0.5 * (pl[0].abs() + pr[0].abs()),
                 pivot_y: 0.5 * (pl[1] + pr[1]),
                 slot_half: *slot_half_m,
+                corner_band: *corner_band_m,
                 cheek_band: *cheek_band_m,
                 angle_y: ja[1],
                 angle_z: ja[2],
@@ -666,8 +675,8 @@ fn build(
         },
         None,
     }
-    const MIN_DISP: f32 = 1e-6;
-    const MIN_WEIGHT: f32 = 1e-4;
+    const MIN_DISP: f32 = 1e-5;
+    const MIN_WEIGHT: f32 = 2e-4;
     let mut raws = Vec::with_capacity(rig.actuators.len());
     let mut lines = Vec::new();
     for act in &rig.actuators {
@@ -851,6 +860,8 @@ fn build(
     }
 
     // Skin graph.
+    // Reach of the Waters linear muscles (their fields get relaxed) and of everything.
+    let mut reach_linear = vec![false; n];
     let mut reach = vec![false; n];
     let mut jaw_w = vec![0.0f32; n];
     let mut affected: Vec<Vec<u32>> = vec![Vec::new(); rig.channel_count()];
@@ -860,8 +871,11 @@ fn build(
             Raw::Rotation { entries, .. } => entries.iter().map(|x| x.0).collect(),
             Raw::None => Vec::new(),
         };
+        // Waters muscles need relaxing; sphincter and rotation fields are smooth already.
+        let waters = matches!(act.model, MuscleModel::Linear { .. });
         for &v in &list {
             reach[v as usize] = true;
+            reach_linear[v as usize] |= waters;
         }
         if let (MuscleModel::JawRotation { .. }, Raw::Rotation { entries, .. }) = (&act.model, raw)
         {
@@ -873,16 +887,18 @@ fn build(
             *slot = list;
         }
     }
-    // Relaxable region: reach + border rings.
-    let mut moved = reach.clone();
+    // Relaxed region: the linear muscles' reach plus border rings (sphincter and rotation
+    // fields are smooth by construction and move with their target).
+    let mut relaxed = reach_linear;
     for _ in 0..settings.border_rings {
-        let frontier: Vec<usize> = (0..n).filter(|&v| moved[v]).collect();
+        let frontier: Vec<usize> = (0..n).filter(|&v| relaxed[v]).collect();
         for v in frontier {
             for &u in adjacency.neighbours(v) {
-                moved[u as usize] = true;
+                relaxed[u as usize] = true;
             }
         }
     }
+    let moved: Vec<bool> = (0..n).map(|v| reach[v] || relaxed[v]).collect();
     // Normal region: the moved vertices and every vertex of a triangle touching one.
     let mut normal_set = moved.clone();
     let moving_tri = |t: &[u32; 3]| t.iter().any(|&i| moved[i as usize]);
@@ -891,11 +907,11 @@ fn build(
             normal_set[i as usize] = true;
         }
     }
-    // Stiff jaw skin (anchor ≥ 96 %) follows its target without relaxation.
+    // Stiff jaw skin (anchor ≥ 96 %) follows its target without relaxation too.
     let stiffness =
         |v: usize| settings.anchor_stiffness.max(1e-3) + settings.jaw_stiffness.max(0.0) * jaw_w[v];
     let free: Vec<bool> = (0..n)
-        .map(|v| moved[v] && settings.relax_iterations > 0 && stiffness(v) < 24.0)
+        .map(|v| relaxed[v] && settings.relax_iterations > 0 && stiffness(v) < 24.0)
         .collect();
 
     // Local numbering: free, anchored, normal-only (each in vertex order, for locality).
@@ -998,8 +1014,18 @@ fn build(
             )
         })
         .collect();
-    // Authored normals that are the geometric ones need no correction (saves a normalise).
-    let normal_base = base.iter().any(|b| norm(*b) > 1e-3).then_some(base);
+    let inv_len: Vec<f32> = geometric_rest
+        .iter()
+        .map(|g| {
+            let l = norm(*g);
+            if l > 1e-20 { 1.0 / l } else { 0.0 }
+        })
+        .collect();
+    // Authored normals that are the geometric ones need no correction.
+    let normal_base = base
+        .iter()
+        .any(|b| norm(*b) > 1e-3)
+        .then_some((base, inv_len));
 
     let kernels = rig
         .actuators
@@ -1056,23 +1082,52 @@ fn build(
         n_moved,
         n_normal,
         rest_local: rest_local.clone(),
-        nbr_start,
-        nbr,
+        nbr: Padded::from_csr(&nbr_start, &nbr, n_moved as u32),
         relax_a,
         relax_b,
-        face: vec![[0.0; 3]; tris_local.len()],
+        face: vec![[0.0; 3]; tris_local.len() + 1],
+        inc: Padded::from_csr(&inc_start, &inc, tris_local.len() as u32),
         tris: tris_local,
-        inc_start,
-        inc,
         normal_static,
         normal_base,
         target: vec![[0.0; 3]; n_moved],
-        disp: vec![[0.0; 3]; n_moved],
-        disp_next: vec![[0.0; 3]; n_moved],
+        disp: vec![[0.0; 3]; n_moved + 1],
+        disp_next: vec![[0.0; 3]; n_moved + 1],
         pos: rest_local,
         dirty: false,
         last_out: 0,
     })
+}
+
+/// Slots per row of a [`Padded`] list (most vertices have 5–7 neighbours / triangles).
+const SLOTS: usize = 8;
+
+/// Fixed-width index lists (fast, branch-free inner loops): each row holds up to [`SLOTS`]
+/// indices, padded with an index whose value is always zero; the rare extra entries are kept
+/// aside as `(row, index)` pairs in row order.
+#[derive(Debug, Clone, Default)]
+struct Padded {
+    slots: Vec<[u32; SLOTS]>,
+    overflow: Vec<(u32, u32)>,
+}
+
+impl Padded {
+    fn from_csr(start: &[u32], items: &[u32], pad: u32) -> Padded {
+        let mut slots = Vec::with_capacity(start.len().saturating_sub(1));
+        let mut overflow = Vec::new();
+        for (row, w) in start.windows(2).enumerate() {
+            let list = &items[w[0] as usize..w[1] as usize];
+            let mut r = [pad; SLOTS];
+            for (k, &x) in list.iter().enumerate() {
+                match r.get_mut(k) {
+                    Some(slot) => *slot = x,
+                    None => overflow.push((row as u32, x)),
+                }
+            }
+            slots.push(r);
+        }
+        Padded { slots, overflow }
+    }
 }
 
 /// One-ring adjacency (CSR, deduplicated).
@@ -1187,9 +1242,10 @@ fn falloff(r: f32, start: f32, end: f32) -> f32 {
     raised_cos((r - start) / (end - start))
 }
 
-/// Skin facing away from the muscle's surface (mouth interior, back of the head) is not moved.
+/// Skin facing away from the muscle's surface (back of the head, the back of the mouth) is
+/// not moved; side walls (e.g. inside the mouth slot) follow their lip.
 fn facing(cos: f32) -> f32 {
-    smoothstep(-0.1, 0.3, cos)
+    smoothstep(-0.5, 0.0, cos)
 }
 
 /// Hermite smoothstep from `e0` (0) to `e1` (1); `e0 > e1` gives the falling edge.

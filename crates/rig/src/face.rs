@@ -17,6 +17,9 @@ pub const MIN_VERTICES: usize = 500;
 /// Most vertices a loadable face may have.
 pub const MAX_VERTICES: usize = 500_000;
 
+/// Largest bounding-box side accepted (metres); anything bigger is not a head in metres.
+pub const MAX_EXTENT_M: f32 = 1000.0;
+
 /// Everything that can go wrong getting a face. Every file-related message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum FaceError {
@@ -56,7 +59,7 @@ pub enum FaceError {
     #[error("face file {}: {count} vertex positions are NaN or infinite", .path.display())]
     NonFinitePositions { path: PathBuf, count: usize },
     #[error(
-        "face file {}: degenerate bounding box {:?} m (flat or empty mesh)",
+        "face file {}: degenerate bounding box {:?} m (flat, empty or absurdly large mesh)",
         .path.display(), .size
     )]
     DegenerateBounds { path: PathBuf, size: [f32; 3] },
@@ -72,6 +75,8 @@ pub enum FaceError {
     },
     #[error("face file {}: invalid mesh: {message}", .path.display())]
     InvalidMesh { path: PathBuf, message: String },
+    #[error("face file {}: unusable landmarks: {message}", .path.display())]
+    BadLandmarks { path: PathBuf, message: String },
     #[error("cannot write face file {}: {message}", .path.display())]
     Write { path: PathBuf, message: String },
     #[error("landmark `{name}` is missing")]
@@ -94,12 +99,12 @@ pub const GENERATED_SOURCE: &str = "<generated default face>";
 
 /// Where the shipped default face lives: `assets/faces/default_face.glb` at the workspace root.
 pub fn default_face_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("..")
-        .join("assets")
-        .join("faces")
-        .join("default_face.glb")
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = crate_dir
+        .parent()
+        .and_then(Path::parent)
+        .map_or_else(|| crate_dir.join("..").join(".."), Path::to_path_buf);
+    root.join("assets").join("faces").join("default_face.glb")
 }
 
 /// The default face: loaded from [`default_face_path`], or generated in memory when that file is
@@ -139,7 +144,9 @@ pub fn load_face(path: &Path) -> Result<Face, FaceError> {
     if !lm.is_complete() {
         let estimate = estimate_landmarks(&mesh);
         for name in lm.missing() {
-            if let Some(p) = estimate.get(name) {
+            if let Some(p) = estimate.get(name)
+                && p.iter().all(|c| c.is_finite())
+            {
                 lm.insert(name, p);
             }
         }
@@ -147,7 +154,10 @@ pub fn load_face(path: &Path) -> Result<Face, FaceError> {
             lm.eye_radius_m = estimate.eye_radius_m;
         }
     }
-    lm.validate()?;
+    lm.validate().map_err(|e| FaceError::BadLandmarks {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     Ok(Face {
         mesh,
         landmarks: lm,
@@ -191,7 +201,7 @@ pub fn validate_mesh(path: &Path, mesh: &FaceMesh) -> Result<(), FaceError> {
         path: path_buf(),
         message,
     };
-    if mesh.indices.len() % 3 != 0 {
+    if !mesh.indices.len().is_multiple_of(3) {
         return Err(invalid(format!(
             "{} indices is not a multiple of 3",
             mesh.indices.len()
@@ -214,7 +224,10 @@ pub fn validate_mesh(path: &Path, mesh: &FaceMesh) -> Result<(), FaceError> {
     }
     let (lo, hi) = bounds(&mesh.positions);
     let size = [hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]];
-    if size.iter().any(|s| !(s.is_finite() && *s > 1e-4)) {
+    if size
+        .iter()
+        .any(|s| !(s.is_finite() && *s > 1e-4 && *s < MAX_EXTENT_M))
+    {
         return Err(FaceError::DegenerateBounds {
             path: path_buf(),
             size,
@@ -253,7 +266,7 @@ pub fn bounds(positions: &[[f32; 3]]) -> ([f32; 3], [f32; 3]) {
 
 /// Bounding box of the shipped default face (min, max), the reference for [`estimate_landmarks`].
 pub const DEFAULT_FACE_BOUNDS: ([f32; 3], [f32; 3]) =
-    ([-0.0905, -0.185, -0.1125], [0.0905, 0.1185, 0.1185]);
+    ([-0.0887, -0.175, -0.1098], [0.0887, 0.1205, 0.1165]);
 
 /// Estimates the full [`REQUIRED`] landmark set of a face looking toward +Z from its mesh alone:
 /// the default face's landmarks are scaled by the median ratio of the bounding-box sizes,

@@ -26,6 +26,8 @@ pub const MOUTH_SLOT_DEPTH_M: f32 = 0.026;
 pub const SKIN_COLOR: [f32; 4] = [0.745, 0.43, 0.325, 1.0];
 /// Linear RGBA of the lips (vermilion).
 pub const LIP_COLOR: [f32; 4] = [0.5, 0.13, 0.12, 1.0];
+/// Linear RGBA of the eyebrows (a tint on the skin; the face has no hair).
+pub const BROW_COLOR: [f32; 4] = [0.07, 0.04, 0.025, 1.0];
 /// Linear RGBA of the mouth interior (the slot walls).
 pub const MOUTH_INTERIOR_COLOR: [f32; 4] = [0.09, 0.012, 0.014, 1.0];
 
@@ -306,7 +308,7 @@ const NECK_CUT_Y: f32 = -0.175;
 /// Depth of the neck's axis.
 const NECK_Z: f32 = -0.018;
 /// Left temporomandibular joint.
-const JAW_PIVOT_L: V3 = v3(0.056, -0.02, 0.014);
+const JAW_PIVOT_L: V3 = v3(0.051, -0.02, 0.014);
 
 /// The lip line's height at `x` (corners slightly up).
 fn mouth_y(x: f32) -> f32 {
@@ -324,9 +326,11 @@ fn lid_opening_half_height() -> f32 {
     r - c + LID_OPEN_OFFSET
 }
 
-const LID_HALF_WIDTH: f32 = 0.0172;
-const LID_HALF_HEIGHT: f32 = 0.0054;
+const LID_HALF_WIDTH: f32 = 0.018;
+const LID_HALF_HEIGHT: f32 = 0.0056;
 const LID_OPEN_OFFSET: f32 = 0.0003;
+/// Gap between the eyeball and its socket.
+const SOCKET_CLEARANCE: f32 = 0.0008;
 /// Thickness of the lid skin over the eyeball's socket.
 const LID_THICKNESS: f32 = 0.003;
 
@@ -369,14 +373,15 @@ fn sd_fissure_cone(v: V3) -> f32 {
 /// Radius at which the fissure's angular almond has its nominal size.
 const FISSURE_ANGLE_SCALE: f32 = EYE_RADIUS_M + LID_THICKNESS + 0.0008;
 
-/// The slot between the lips (positive outside the slot).
+/// The slot between the lips (positive outside the slot): a slab of constant gap along the lip
+/// line with rounded ends at the mouth corners (never thinner than a grid cell, so the two lips
+/// stay cleanly separated surfaces), reaching [`MOUTH_SLOT_DEPTH_M`] into the head.
 fn sd_mouth_slot(p: V3) -> f32 {
-    let t = (p.x / MOUTH_HALF_WIDTH).clamp(-1.0, 1.0);
-    let half_gap = MOUTH_HALF_GAP * (1.0 - t * t).max(0.0).sqrt();
-    let across = (p.y - mouth_y(p.x)).abs() - half_gap;
-    let sideways = p.x.abs() - MOUTH_HALF_WIDTH;
+    let ax = (p.x.abs() - (MOUTH_HALF_WIDTH - MOUTH_HALF_GAP)).max(0.0);
+    let ay = p.y - mouth_y(p.x);
+    let across = (ax * ax + ay * ay).sqrt() - MOUTH_HALF_GAP;
     let back = (MOUTH_FRONT_Z - MOUTH_SLOT_DEPTH_M) - p.z;
-    across.max(sideways).max(back)
+    across.max(back)
 }
 
 /// Rough z of the front of the lips (for the slot's depth).
@@ -461,8 +466,8 @@ fn sdf(p: V3) -> f32 {
     // Malar fat pads (their edge toward the nose makes the nasolabial fold) and buccal fill.
     d = smin(
         d,
-        sd_ellipsoid(q, v3(0.031, -0.036, 0.068), v3(0.017, 0.021, 0.014)),
-        0.012,
+        sd_ellipsoid(q, v3(0.031, -0.036, 0.067), v3(0.017, 0.021, 0.014)),
+        0.014,
     );
     d = smin(
         d,
@@ -473,11 +478,17 @@ fn sdf(p: V3) -> f32 {
     d = smin(
         d,
         sd_ellipsoid(
-            rot_y(q - v3(0.047, -0.016, 0.054), -0.5),
+            rot_y(q - v3(0.047, -0.015, 0.052), -0.5),
             v3(0.0, 0.0, 0.0),
-            v3(0.02, 0.014, 0.013),
+            v3(0.019, 0.0115, 0.0115),
         ),
-        0.02,
+        0.024,
+    );
+    // Zygomatic arches: the face's widest point, in front of the ears.
+    d = smin(
+        d,
+        sd_ellipsoid(q, v3(0.0535, -0.013, 0.03), v3(0.011, 0.011, 0.027)),
+        0.026,
     );
     // Mandible: one ellipsoid narrowing to the chin, cut below by the jaw line.
     let mandible = sd_ellipsoid(p, v3(0.0, -0.066, 0.01), v3(0.054, 0.058, 0.082));
@@ -498,8 +509,8 @@ fn sdf(p: V3) -> f32 {
     // Chin.
     d = smin(
         d,
-        sd_ellipsoid(p, v3(0.0, -0.102, 0.079), v3(0.023, 0.0125, 0.0135)),
-        0.022,
+        sd_ellipsoid(p, v3(0.0, -0.101, 0.078), v3(0.024, 0.0135, 0.0135)),
+        0.026,
     );
     // Muzzle over the dental arch.
     d = smin(
@@ -519,7 +530,7 @@ fn sdf(p: V3) -> f32 {
         d = mouth(d, p, q);
     }
     if group_near(q, v3(0.078, -0.014, -0.008), 0.036, d) {
-        d = ears(d, p, q);
+        d = ears(d, q);
     }
 
     // --- Neck ----------------------------------------------------------------------------------
@@ -568,9 +579,8 @@ fn eyes_and_brows(mut d: f32, p: V3, q: V3) -> f32 {
         sd_sphere(q, e, EYE_RADIUS_M + LID_THICKNESS + 0.0008),
         0.0045,
     );
-    // Socket for the eyeball (front part only; behind it the head is solid).
-    let socket = sd_sphere(q, e, EYE_RADIUS_M + 0.0008).max(e.z - 0.004 - q.z);
-    d = d.max(-socket);
+    // Socket for the eyeball.
+    d = d.max(-sd_sphere(q, e, EYE_RADIUS_M + SOCKET_CLEARANCE));
     // Palpebral fissure through the lid shell.
     let fissure = sd_fissure_cone(q - e);
     d = smax(d, -fissure, 0.0024);
@@ -589,7 +599,7 @@ fn nose(mut d: f32, p: V3, q: V3) -> f32 {
         0.006,
     );
     d = smin(d, bridge, 0.01);
-    let nose_body = sd_ellipsoid(p, v3(0.0, -0.031, 0.095), v3(0.0105, 0.017, 0.011));
+    let nose_body = sd_ellipsoid(p, v3(0.0, -0.031, 0.095), v3(0.0115, 0.017, 0.011));
     d = smin(d, nose_body, 0.008);
     let tip_d = sd_ellipsoid(
         p,
@@ -598,7 +608,7 @@ fn nose(mut d: f32, p: V3, q: V3) -> f32 {
     );
     d = smin(d, tip_d, 0.006);
     let alae = sd_ellipsoid(
-        rot_y(q - v3(0.0108, NOSE_BASE_Y + 0.005, 0.0975), -0.5),
+        rot_y(q - v3(0.0118, NOSE_BASE_Y + 0.005, 0.0972), -0.5),
         v3(0.0, 0.0, 0.0),
         v3(0.0038, 0.0047, 0.0085),
     );
@@ -643,7 +653,7 @@ fn mouth(mut d: f32, p: V3, q: V3) -> f32 {
     // Labiomental fold.
     d = ssub(
         d,
-        sd_capsule(q, v3(0.0, -0.0905, 0.0985), v3(0.011, -0.089, 0.095), 0.003),
+        sd_capsule(q, v3(0.0, -0.0905, 0.0975), v3(0.011, -0.089, 0.094), 0.003),
         0.007,
     );
     // The slot between the lips.
@@ -652,7 +662,7 @@ fn mouth(mut d: f32, p: V3, q: V3) -> f32 {
 }
 
 /// Simple ears.
-fn ears(mut d: f32, p: V3, q: V3) -> f32 {
+fn ears(mut d: f32, q: V3) -> f32 {
     // --- Ears ----------------------------------------------------------------------------------
     let ear_c = v3(0.0755, -0.014, -0.01);
     let eq = rot_x(rot_y(q - ear_c, 0.3), 0.22);
@@ -688,12 +698,27 @@ fn skin_color_at(p: V3) -> [f32; 4] {
     let slot = sd_mouth_slot(p);
     let depth = MOUTH_FRONT_Z - 0.002 - p.z;
     let w_in = smoothstep(0.0012, 0.0002, slot.abs()) * smoothstep(0.0, 0.004, depth);
+    let w_brow = eyebrow_weight(p);
     let mut c = [0.0; 4];
     for (i, ci) in c.iter_mut().enumerate() {
-        let base = SKIN_COLOR[i] + (LIP_COLOR[i] - SKIN_COLOR[i]) * w_lip;
+        let skin = SKIN_COLOR[i] + (BROW_COLOR[i] - SKIN_COLOR[i]) * w_brow;
+        let base = skin + (LIP_COLOR[i] - skin) * w_lip;
         *ci = base + (MOUTH_INTERIOR_COLOR[i] - base) * w_in;
     }
     c
+}
+
+/// How much eyebrow tint a point gets: an arched band over each brow ridge, thick at the inner
+/// end and thinning outward, with soft edges.
+fn eyebrow_weight(p: V3) -> f32 {
+    let x = p.x.abs();
+    let t = (x - 0.034) / 0.021;
+    let centre = 0.0286 - 0.0062 * t * t;
+    let half = 0.0041 - 0.0019 * ((x - 0.013) / 0.042).clamp(0.0, 1.0);
+    let across = smoothstep(half + 0.0014, half - 0.0008, (p.y - centre).abs());
+    let along = smoothstep(0.0105, 0.0145, x) * smoothstep(0.0575, 0.052, x);
+    let front = smoothstep(0.045, 0.06, p.z);
+    0.8 * across * along * front
 }
 
 fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
@@ -704,21 +729,19 @@ fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
 // ---------------------------------------------------------------------------------------------
 // Landmark placement.
 
-/// First surface crossing of the ray from `nominal + out * 0.05` toward `-out`.
+/// First surface crossing of the ray from `nominal + out * 0.05` toward `-out` (marched in
+/// 0.4 mm steps, then bisected).
 fn cast_inward(nominal: V3, out: V3) -> Option<V3> {
     let start = nominal + out * 0.05;
     let dir = out * -1.0;
     let step = 0.0004;
-    let mut prev_t = 0.0;
-    let mut prev_d = sdf(start);
-    if prev_d <= 0.0 {
+    if sdf(start) <= 0.0 {
         return None;
     }
+    let mut prev_t = 0.0;
     let mut t = step;
     while t < 0.12 {
-        let d = sdf(start + dir * t);
-        if d <= 0.0 {
-            // Bisect between prev_t (outside) and t (inside).
+        if sdf(start + dir * t) <= 0.0 {
             let (mut lo, mut hi) = (prev_t, t);
             for _ in 0..30 {
                 let mid = 0.5 * (lo + hi);
@@ -728,11 +751,9 @@ fn cast_inward(nominal: V3, out: V3) -> Option<V3> {
                     hi = mid;
                 }
             }
-            let _ = prev_d;
             return Some(start + dir * (0.5 * (lo + hi)));
         }
         prev_t = t;
-        prev_d = d;
         t += step;
     }
     None
@@ -1338,7 +1359,7 @@ impl EditMesh {
     fn relax(&mut self, passes: usize) {
         for _ in 0..passes {
             let mut next = self.pos.clone();
-            for v in 0..self.pos.len() {
+            for (v, out) in next.iter_mut().enumerate() {
                 if !self.valive[v] {
                     continue;
                 }
@@ -1377,7 +1398,7 @@ impl EditMesh {
                     n0.dot(n1) > 0.7 && tri_quality(new[0], new[1], new[2]) > 0.1
                 });
                 if ok {
-                    next[v] = cand;
+                    *out = cand;
                 }
             }
             self.pos = next;

@@ -62,14 +62,14 @@ pub fn glb_bytes(mesh: &FaceMesh, landmarks: &Landmarks) -> Result<Vec<u8>, Stri
     };
     let buffer = json::Index::<json::Buffer>::new(0);
 
-    let mut push_view = |root: &mut json::Root,
-                         bin: &mut Vec<u8>,
-                         data: &[u8],
-                         target: json::buffer::Target|
+    let push_view = |root: &mut json::Root,
+                     bin: &mut Vec<u8>,
+                     data: &[u8],
+                     target: json::buffer::Target|
      -> json::Index<json::buffer::View> {
         let offset = bin.len();
         bin.extend_from_slice(data);
-        while bin.len() % 4 != 0 {
+        while !bin.len().is_multiple_of(4) {
             bin.push(0);
         }
         root.push(json::buffer::View {
@@ -279,7 +279,7 @@ pub fn glb_bytes(mesh: &FaceMesh, landmarks: &Landmarks) -> Result<Vec<u8>, Stri
         serde_json::json!({ EYE_RADIUS_EXTRAS_KEY: landmarks.eye_radius_m }),
     );
     let mut json_bytes = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
-    while json_bytes.len() % 4 != 0 {
+    while !json_bytes.len().is_multiple_of(4) {
         json_bytes.push(b' ');
     }
 
@@ -335,7 +335,7 @@ fn check_mesh(mesh: &FaceMesh) -> Result<(), String> {
     {
         return Err(format!("{} colours for {n} vertices", c.len()));
     }
-    if mesh.indices.is_empty() || mesh.indices.len() % 3 != 0 {
+    if mesh.indices.is_empty() || !mesh.indices.len().is_multiple_of(3) {
         return Err(format!(
             "{} indices is not a non-empty triangle list",
             mesh.indices.len()
@@ -402,7 +402,9 @@ fn read_gltf_bytes(bytes: &[u8], path: &Path) -> Result<ImportedGltf, FaceError>
         path: path.to_path_buf(),
         message,
     };
-    let gltf = gltf::Gltf::from_slice(bytes).map_err(|e| not_gltf(e.to_string()))?;
+    let gltf =
+        gltf::Gltf::from_slice_without_validation(bytes).map_err(|e| not_gltf(e.to_string()))?;
+    validate_document(&gltf.document).map_err(&not_gltf)?;
     let raw_json = raw_json(bytes);
     let base = path.parent().map(Path::to_path_buf);
     let buffers = gltf::import_buffers(&gltf.document, base.as_deref(), gltf.blob.clone())
@@ -497,6 +499,43 @@ fn read_gltf_bytes(bytes: &[u8], path: &Path) -> Result<ImportedGltf, FaceError>
         out.mesh.colors = Some(colors);
     }
     Ok(out)
+}
+
+/// gltf's validation, except that missing POSITION `min`/`max` (required by the spec, but
+/// omitted by some exporters and not needed here) is tolerated.
+fn validate_document(doc: &gltf::Document) -> Result<(), String> {
+    use gltf::json::validation::{Error, Validate};
+    let root = doc.as_json();
+    // gltf-json 1.4's validator indexes the POSITION accessor without a bounds check: check the
+    // primitives' accessor references first.
+    let n_acc = root.accessors.len();
+    for (m, mesh) in root.meshes.iter().enumerate() {
+        for (p, prim) in mesh.primitives.iter().enumerate() {
+            let bad = prim.attributes.values().any(|a| a.value() >= n_acc)
+                || prim.indices.is_some_and(|a| a.value() >= n_acc);
+            if bad {
+                return Err(format!(
+                    "invalid glTF: meshes[{m}].primitives[{p}] refers to a missing accessor"
+                ));
+            }
+        }
+    }
+    let mut errors: Vec<String> = Vec::new();
+    root.validate(root, json::Path::new, &mut |path, error| {
+        let p = path();
+        let p = p.as_str();
+        let tolerated = error == Error::Missing
+            && p.contains("[\"POSITION\"]")
+            && (p.ends_with(".min") || p.ends_with(".max"));
+        if !tolerated && errors.len() < 8 {
+            errors.push(format!("{p}: {error:?}"));
+        }
+    });
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("invalid glTF: {}", errors.join("; ")))
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -7,6 +7,36 @@
 //!
 //! Head frame: metres, +Y up, +Z forward (the face looks toward +Z), +X toward the head's left.
 //! Names ending in `_l` are on the +X side.
+//!
+//! ```ron
+//! (
+//!     name: "my head",
+//!     actuators: [
+//!         (
+//!             name: "zygomaticus_major_l",
+//!             channel: 12,               // protocol channel index
+//!             region: Cheeks,
+//!             muscle: "zygomaticus major",
+//!             action_units: ["AU12"],
+//!             min_norm: -0.1,
+//!             max_norm: 1.0,
+//!             model: Linear(
+//!                 origin: (landmark: "cheekbone_l", offset: (0.012, 0.0, -0.012)),
+//!                 insertion: (landmark: "mouth_corner_l", offset: (0.003, 0.0, 0.0)),
+//!                 zone_deg: 22.0,
+//!                 falloff_start: 1.0,
+//!                 falloff_end: 1.25,
+//!                 max_displacement_m: 0.010,
+//!                 bulge: 0.25,
+//!                 max_depth_m: 0.025,
+//!             ),
+//!         ),
+//!     ],
+//! )
+//! ```
+//!
+//! An anchor may also blend two landmarks: `(landmark: "mouth_center", blend: (landmark:
+//! "mouth_corner_l", t: 0.45), offset: (0.0, 0.006, 0.0))`. Errors name `file:line:column`.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -173,6 +203,7 @@ impl Anchor {
 /// position (linear models) or its angle (rotations).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(clippy::large_enum_variant)] // configuration, built once; boxing would not pay off
 pub enum MuscleModel {
     /// Waters (1987) linear muscle: skin inside a cone from the origin (bone) around the
     /// origin→insertion axis is pulled toward the origin, along the skin surface.
@@ -230,10 +261,12 @@ pub enum MuscleModel {
     ///
     /// The weight is 1 below the mouth slot (lower lip, chin, lower jaw) and 0 above it (upper
     /// lip and up). The slot's centre line is the parabola through `mouth` and the two corners;
-    /// the transition across it is `slot_half_m` high at the lips (lips that are separate in the
-    /// mesh are also told apart by connectivity, from `upper_lip` and `lower_lip`). From the
-    /// corners the line continues toward the pivots, ending `cheek_band_m` below them, and the
-    /// transition widens to `cheek_band_m` (the cheeks stretch). The weight fades to 0 toward
+    /// the transition across it is `slot_half_m` high at the middle of the lips and widens
+    /// (quadratically) to `corner_band_m` at the corners, so the mouth opens as an oval and the
+    /// corners stretch instead of tearing (lips that are separate in the mesh are also told
+    /// apart by connectivity, from `upper_lip` and `lower_lip`). From the corners the line
+    /// continues toward the pivots, ending `cheek_band_m` below them, and the transition widens
+    /// to `cheek_band_m` (the cheeks stretch). The weight fades to 0 toward
     /// the back (behind `jaw_angle`, over `back_fade_m`) and below the lower border of the jaw
     /// (the line `chin`–`jaw_angle`) down to the height of `neck`.
     JawRotation {
@@ -247,8 +280,10 @@ pub enum MuscleModel {
         lower_lip: Anchor,
         corner_l: Anchor,
         corner_r: Anchor,
-        /// Half-height of the weight transition at the lips, metres.
+        /// Half-height of the weight transition at the middle of the lips, metres.
         slot_half_m: f32,
+        /// Half-height of the weight transition at the mouth corners, metres.
+        corner_band_m: f32,
         /// Half-height of the weight transition at the pivots (across the cheeks), metres.
         cheek_band_m: f32,
         /// Angle of the jaw (gonion) on either side (|x| is used); skin behind its Z stays still.
@@ -413,12 +448,14 @@ impl MuscleModel {
             MuscleModel::JawRotation {
                 max_angle_deg,
                 slot_half_m,
+                corner_band_m,
                 cheek_band_m,
                 back_fade_m,
                 ..
             } => {
                 finite("max_angle_deg", *max_angle_deg)?;
                 positive("slot_half_m", *slot_half_m)?;
+                positive("corner_band_m", *corner_band_m)?;
                 positive("cheek_band_m", *cheek_band_m)?;
                 positive("back_fade_m", *back_fade_m)?;
             }
@@ -454,6 +491,15 @@ impl MuscleModel {
     }
 }
 
+/// 1-based line and column of the first occurrence of `needle` in `src`.
+fn locate(src: &str, needle: &str) -> Option<(usize, usize)> {
+    let at = src.find(needle)?;
+    let before = &src[..at];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some((line, col))
+}
+
 impl fmt::Display for Region {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
@@ -472,7 +518,22 @@ impl Rig {
             column: e.span.start.col,
             message: e.code.to_string(),
         })?;
-        rig.validate(origin_name)?;
+        rig.validate(origin_name).map_err(|e| match e {
+            // Point at the offending actuator's name in the source.
+            RigError::Invalid {
+                origin,
+                actuator,
+                message,
+            } => RigError::Invalid {
+                origin: match locate(src, &format!("\"{actuator}\"")) {
+                    Some((line, col)) => format!("{origin}:{line}:{col}"),
+                    None => origin,
+                },
+                actuator,
+                message,
+            },
+            other => other,
+        })?;
         Ok(rig)
     }
 

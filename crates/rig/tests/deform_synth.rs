@@ -55,7 +55,7 @@ pub fn side(y: f32, z: f32) -> [f32; 3] {
 
 /// Builds the head: `rows` latitude rings (poles added) of `cols` vertices (`cols` even).
 pub fn synth_head(rows: usize, cols: usize) -> SynthHead {
-    assert!(cols % 2 == 0 && rows >= 8);
+    assert!(cols.is_multiple_of(2) && rows >= 8);
     let theta = |i: usize| {
         -std::f32::consts::FRAC_PI_2 + std::f32::consts::PI * (i as f32 + 0.5) / rows as f32
     };
@@ -269,8 +269,8 @@ fn synth_head_is_closed_except_mouth_and_symmetric() {
         );
     }
     // The mouth slot is open: upper and lower lip are not neighbours.
-    let up = nearest(&h.mesh, h.landmarks.get("upper_lip").unwrap());
-    let lo = nearest(&h.mesh, h.landmarks.get("lower_lip").unwrap());
+    let up = nearest(&h.mesh, h.landmarks.get("upper_lip").expect("upper_lip"));
+    let lo = nearest(&h.mesh, h.landmarks.get("lower_lip").expect("lower_lip"));
     assert_ne!(up, lo);
     for t in h.mesh.indices.chunks_exact(3) {
         assert!(!(t.contains(&(up as u32)) && t.contains(&(lo as u32))));

@@ -6,9 +6,10 @@
 //!
 //! `--out` defaults to `assets/faces/default_face.glb`. `--preview PREFIX` also writes software
 //! renders (`PREFIX_front.ppm`, `PREFIX_three_quarter.ppm`, `PREFIX_profile.ppm`,
-//! `PREFIX_mouth.ppm`) with eyeballs added, so the result can be looked at without the app
+//! `PREFIX_mouth.ppm`, `PREFIX_eye.ppm`) with eyeballs added, so the result can be looked at without the app
 //! (convert them with e.g. `convert face_front.ppm face_front.png`).
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
                 None => return fail("--preview needs a prefix"),
             },
             "-h" | "--help" => {
-                println!("{USAGE}");
+                say(USAGE);
                 return ExitCode::SUCCESS;
             }
             other => return fail(&format!("unknown argument `{other}`")),
@@ -47,25 +48,30 @@ fn main() -> ExitCode {
     let t0 = Instant::now();
     let face = generate_default_face();
     let dt = t0.elapsed();
-    println!(
+    say(&format!(
         "generated the default face in {:.2} s: {} vertices, {} triangles, {} landmarks",
         dt.as_secs_f64(),
         face.mesh.vertex_count(),
         face.mesh.triangle_count(),
         face.landmarks.points.len()
-    );
+    ));
     if let Err(e) = write_glb(&out, &face.mesh, &face.landmarks) {
         return fail(&e.to_string());
     }
     let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-    println!("wrote {} ({:.2} MB)", out.display(), size as f64 / 1e6);
+    say(&format!(
+        "wrote {} ({:.2} MB)",
+        out.display(),
+        size as f64 / 1e6
+    ));
 
     if let Some(prefix) = preview {
-        let views: [(&str, f32, f32, [f32; 2], f32); 4] = [
+        let views: [(&str, f32, f32, [f32; 2], f32); 5] = [
             ("front", 0.0, 0.0, [0.0, -0.02], 0.32),
             ("three_quarter", 35.0, 0.0, [0.0, -0.02], 0.32),
             ("profile", 90.0, 0.0, [0.0, -0.02], 0.32),
             ("mouth", 20.0, 10.0, [0.0, -0.055], 0.12),
+            ("eye", 10.0, 0.0, [0.02, 0.0], 0.05),
         ];
         for (name, yaw, pitch, centre, span) in views {
             let img = render(&face.mesh, &face.landmarks, yaw, pitch, centre, span, 700);
@@ -73,15 +79,20 @@ fn main() -> ExitCode {
             if let Err(e) = std::fs::write(&path, img) {
                 return fail(&format!("cannot write {path}: {e}"));
             }
-            println!("wrote {path}");
+            say(&format!("wrote {path}"));
         }
     }
     ExitCode::SUCCESS
 }
 
 fn fail(msg: &str) -> ExitCode {
-    eprintln!("make_face: {msg}\n{USAGE}");
+    let _ = writeln!(std::io::stderr(), "make_face: {msg}\n{USAGE}");
     ExitCode::FAILURE
+}
+
+/// Prints a line; a closed stdout (e.g. piped into `head`) is not an error.
+fn say(msg: &str) {
+    let _ = writeln!(std::io::stdout(), "{msg}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -90,9 +101,6 @@ fn fail(msg: &str) -> ExitCode {
 
 type V = [f32; 3];
 
-fn sub(a: V, b: V) -> V {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
 fn dot(a: V, b: V) -> f32 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
@@ -214,8 +222,8 @@ fn render(
     let fill = norm([0.6, -0.1, 0.5]);
     let half = norm([light[0], light[1], light[2] + 1.0]);
     for t in &tris {
-        let p = t.p.map(|q| rot(q));
-        let n = t.n.map(|q| rot(q));
+        let p = t.p.map(&rot);
+        let n = t.n.map(&rot);
         let sx = p.map(|q| (q[0] - centre[0]) * scale + w as f32 * 0.5);
         let sy = p.map(|q| w as f32 * 0.5 - (q[1] - centre[1]) * scale);
         let area = (sx[1] - sx[0]) * (sy[2] - sy[0]) - (sx[2] - sx[0]) * (sy[1] - sy[0]);
