@@ -35,6 +35,9 @@ enum Command {
     Bench(cli::bench::BenchArgs),
     /// Render the face offscreen to a PNG.
     Shot(app::shot::ShotArgs),
+    /// Run scene files headless (CI): steps, expectations, JUnit/JSON reports. Exit code 1 when
+    /// an expectation fails, 2 when a scene file is bad.
+    Run(cli::run::RunArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -47,6 +50,7 @@ fn main() -> std::process::ExitCode {
         Some(Command::Probe(args)) => cli::probe::run(&args),
         Some(Command::Bench(args)) => cli::bench::run(&args),
         Some(Command::Shot(args)) => app::shot::run(args),
+        Some(Command::Run(args)) => return cli::run::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

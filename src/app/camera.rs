@@ -40,8 +40,10 @@ impl Plugin for CameraPlugin {
 }
 
 pub fn setup(mut commands: Commands) {
+    // With the panels shown the face sits left of centre, between them.
+    let x = if super::ui::is_hidden() { 0.0 } else { -0.035 };
     let orbit = Orbit {
-        target: Vec3::new(-0.035, -0.005, 0.0),
+        target: Vec3::new(x, -0.01, 0.0),
         yaw: 0.32,
         pitch: -0.05,
         distance: 0.62,

@@ -18,6 +18,10 @@ pub fn set_hidden(hidden: bool) {
     HIDDEN.store(hidden, Ordering::Relaxed);
 }
 
+pub fn is_hidden() -> bool {
+    HIDDEN.load(Ordering::Relaxed)
+}
+
 /// The key that triggers the emergency stop.
 pub const ESTOP_KEY: KeyCode = KeyCode::Escape;
 

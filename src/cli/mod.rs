@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod head;
 pub mod probe;
+pub mod run;
 
 /// `facetwin ports`
 pub fn ports() -> anyhow::Result<()> {
