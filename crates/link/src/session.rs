@@ -15,6 +15,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// Something that produces the desired pose on the command stream's own clock (a timeline
+/// being played, a replay): sampled at every command tick, never at the render frame.
+pub trait Player: Send {
+    /// Writes the pose at `t` (time since playback started) into `out`; returns false once
+    /// playback has ended (the last pose is then held).
+    fn sample(&mut self, t: Duration, out: &mut Vec<f32>) -> bool;
+}
+
 /// Opens a transport; called again for every reconnect attempt.
 pub type Connector = Box<dyn FnMut() -> Result<Box<dyn Transport>, LinkError> + Send>;
 
@@ -172,6 +180,8 @@ pub struct HeadView {
     /// What was last sent, normalised travel, per channel.
     pub sent_norm: Vec<f32>,
     pub handing_over: bool,
+    /// Time into the current playback, on the command clock (`None`: not playing).
+    pub playhead: Option<Duration>,
     pub stats: LinkStats,
     pub events: VecDeque<LinkEvent>,
 }
@@ -189,6 +199,7 @@ impl Default for HeadView {
             telemetry_at: None,
             sent_norm: Vec::new(),
             handing_over: false,
+            playhead: None,
             stats: LinkStats::default(),
             events: VecDeque::new(),
         }
@@ -232,6 +243,7 @@ pub struct HostCore {
     last_hello: Duration,
     /// Which channels' `ChannelInfo` has arrived since the handshake.
     info_received: Vec<bool>,
+    player: Option<(Box<dyn Player>, Duration)>,
     view: HeadView,
     rx: Vec<u8>,
 }
@@ -269,6 +281,7 @@ impl HostCore {
             last_info_request: Duration::ZERO,
             last_hello: Duration::ZERO,
             info_received: Vec::new(),
+            player: None,
             view: HeadView::default(),
             rx: vec![0u8; 4096],
         }
@@ -296,6 +309,17 @@ impl HostCore {
     pub fn emergency_stop(&mut self, now: Duration) {
         self.want_torque = false;
         self.send(&Message::EmergencyStop, now);
+    }
+
+    /// Starts playing `player` from the next command tick (replacing any playback).
+    pub fn play(&mut self, player: Box<dyn Player>, now: Duration) {
+        self.player = Some((player, now));
+        self.view.playhead = Some(Duration::ZERO);
+    }
+
+    pub fn stop_playback(&mut self) {
+        self.player = None;
+        self.view.playhead = None;
     }
 
     /// Queues any other command (configuration, clear faults, fault injection).
@@ -630,6 +654,17 @@ impl HostCore {
     /// One tick of the command stream: targets (ramped while handing over), torque, queued
     /// commands and pings. Call at `command_rate_hz`.
     pub fn command_tick(&mut self, now: Duration) {
+        if let Some((player, started)) = self.player.as_mut() {
+            let t = now.saturating_sub(*started);
+            let mut pose = std::mem::take(&mut self.desired);
+            let playing = player.sample(t, &mut pose);
+            self.desired = pose;
+            self.view.playhead = Some(t);
+            if !playing {
+                self.player = None;
+                self.view.playhead = None;
+            }
+        }
         if self.transport.is_none()
             || self.config.passive
             || self.view.state != LinkState::Connected
@@ -764,6 +799,14 @@ struct Inbox {
     torque: Option<bool>,
     estop: bool,
     queue: Vec<Message>,
+    play: Option<Box<dyn Player>>,
+    stop_playback: bool,
+}
+
+impl std::fmt::Debug for dyn Player {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Player")
+    }
 }
 
 #[derive(Debug, Default)]
@@ -818,6 +861,19 @@ impl HostLink {
 
     pub fn queue(&self, msg: Message) {
         lock(&self.shared).inbox.queue.push(msg);
+    }
+
+    /// Plays `player` on the session thread's command clock.
+    pub fn play(&self, player: Box<dyn Player>) {
+        let mut s = lock(&self.shared);
+        s.inbox.play = Some(player);
+        s.inbox.stop_playback = false;
+    }
+
+    pub fn stop_playback(&self) {
+        let mut s = lock(&self.shared);
+        s.inbox.play = None;
+        s.inbox.stop_playback = true;
     }
 
     /// A copy of the session's current view.
@@ -875,6 +931,12 @@ fn run(mut core: HostCore, shared: &Mutex<Shared>, stop: &AtomicBool) {
             }
             for m in inbox.queue {
                 core.queue(m);
+            }
+            if inbox.stop_playback {
+                core.stop_playback();
+            }
+            if let Some(p) = inbox.play {
+                core.play(p, now);
             }
         }
         let now = start.elapsed();

@@ -327,3 +327,36 @@ fn vanished_pty_is_detected_within_100_ms_and_the_host_reconnects() {
     stop2.store(true, Ordering::Relaxed);
     handle2.join().expect("server thread");
 }
+
+/// Counts how often it is sampled and ramps channel 12.
+struct Ramp {
+    calls: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl Player for Ramp {
+    fn sample(&mut self, t: Duration, out: &mut Vec<f32>) -> bool {
+        self.calls.lock().expect("lock").push(t);
+        out.resize(25, 0.0);
+        out[12] = (t.as_secs_f32() * 0.5).min(0.5);
+        t < Duration::from_millis(1500)
+    }
+}
+
+#[test]
+fn playback_is_sampled_on_the_command_clock() {
+    let config = HostConfig { command_rate_hz: 200, ..HostConfig::default() };
+    let (shared, mut core) = lockstep(VirtualHead::new(HeadConfig::default_head()), config);
+    let mut t = Duration::ZERO;
+    run(&shared, &mut core, &mut t, 100);
+    assert_eq!(core.view().state, LinkState::Connected);
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    core.play(Box::new(Ramp { calls: Arc::clone(&calls) }), t);
+    run(&shared, &mut core, &mut t, 1000);
+    let n = calls.lock().expect("lock").len();
+    assert!((195..=205).contains(&n), "{n} samples in 1 s at 200 Hz");
+    assert!(core.view().playhead.is_some());
+    run(&shared, &mut core, &mut t, 1000);
+    assert!(core.view().playhead.is_none(), "playback ended");
+    let p = core.view().positions_norm().expect("telemetry")[12];
+    assert!((p - 0.5).abs() < 0.05, "followed the ramp to {p}");
+}
