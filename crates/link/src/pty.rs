@@ -145,13 +145,14 @@ impl PtyHead {
             // keep only the newest frames (cut at a frame delimiter).
             if pending.len() > 2048 {
                 let keep_from = pending.len() - 1024;
-                let cut = pending[keep_from..].iter().position(|&b| b == 0).map_or(pending.len(), |p| keep_from + p + 1);
+                let cut = pending[keep_from..]
+                    .iter()
+                    .position(|&b| b == 0)
+                    .map_or(pending.len(), |p| keep_from + p + 1);
                 pending.drain(..cut);
             }
             if now.duration_since(last_input) > Duration::from_millis(300) {
-                // A host that opened the port exclusively and left would lock the next one out
-                // while we hold the slave open; clear the tty's exclusive flag when idle.
-                let _ = self.slave.set_exclusive(false);
+                // Nobody talking: drop what the kernel holds for a reader that has gone.
                 let _ = self.slave.clear(serialport::ClearBuffer::Output);
                 last_input = now;
             }

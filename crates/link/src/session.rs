@@ -680,7 +680,9 @@ impl HostCore {
         // ask again for channel descriptions that never arrived.
         // Channels with a latched fault refuse torque until it is cleared: don't insist on those.
         let unconfirmed = self.view.telemetry.is_some_and(|t| {
-            let healthy = t.channels().iter().enumerate().fold(0u32, |m, (i, c)| if c.faults == 0 { m | (1 << i) } else { m });
+            let healthy = t.channels().iter().enumerate().fold(0u32, |m, (i, c)| {
+                if c.faults == 0 { m | (1 << i) } else { m }
+            });
             (t.torque_mask ^ mask) & healthy != 0 && t.status & proto_status::ESTOP == 0
         });
         let retry = unconfirmed && now >= self.last_torque_send + Duration::from_millis(50);
@@ -705,7 +707,10 @@ impl HostCore {
             }
         }
         // While the head's emergency stop is latched, targets would only be refused.
-        let estop = self.view.telemetry.is_some_and(|t| t.status & proto_status::ESTOP != 0);
+        let estop = self
+            .view
+            .telemetry
+            .is_some_and(|t| t.status & proto_status::ESTOP != 0);
         if !estop {
             self.send_targets(now);
         }

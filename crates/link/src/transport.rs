@@ -45,17 +45,26 @@ impl std::fmt::Debug for SerialTransport {
 impl SerialTransport {
     /// Opens `path` at `baud`, 8N1, no flow control, with a 1 ms read timeout.
     pub fn open(path: &str, baud: u32) -> Result<Self, LinkError> {
-        let port = serialport::new(path, baud)
+        let open_error = |e: serialport::Error| LinkError::Open {
+            path: path.into(),
+            reason: e.to_string(),
+        };
+        let mut port = serialport::new(path, baud)
             .timeout(Duration::from_millis(1))
             .data_bits(serialport::DataBits::Eight)
             .parity(serialport::Parity::None)
             .stop_bits(serialport::StopBits::One)
             .flow_control(serialport::FlowControl::None)
-            .open()
-            .map_err(|e| LinkError::Open {
-                path: path.into(),
-                reason: e.to_string(),
-            })?;
+            .open_native()
+            .map_err(open_error)?;
+        // A real port is held exclusively. A pseudo-terminal's server keeps the slave open
+        // between hosts, so an exclusive flag left on it would outlive this host and lock the
+        // next (non-root) one out: open those shared.
+        let is_pty = std::fs::canonicalize(path).is_ok_and(|p| p.starts_with("/dev/pts"));
+        if is_pty {
+            port.set_exclusive(false).map_err(open_error)?;
+        }
+        let port: Box<dyn serialport::SerialPort> = Box::new(port);
         // Drop whatever an earlier session left in the buffers.
         let _ = port.clear(serialport::ClearBuffer::All);
         Ok(Self {

@@ -344,13 +344,21 @@ impl Player for Ramp {
 
 #[test]
 fn playback_is_sampled_on_the_command_clock() {
-    let config = HostConfig { command_rate_hz: 200, ..HostConfig::default() };
+    let config = HostConfig {
+        command_rate_hz: 200,
+        ..HostConfig::default()
+    };
     let (shared, mut core) = lockstep(VirtualHead::new(HeadConfig::default_head()), config);
     let mut t = Duration::ZERO;
     run(&shared, &mut core, &mut t, 100);
     assert_eq!(core.view().state, LinkState::Connected);
     let calls = Arc::new(Mutex::new(Vec::new()));
-    core.play(Box::new(Ramp { calls: Arc::clone(&calls) }), t);
+    core.play(
+        Box::new(Ramp {
+            calls: Arc::clone(&calls),
+        }),
+        t,
+    );
     run(&shared, &mut core, &mut t, 1000);
     let n = calls.lock().expect("lock").len();
     assert!((195..=205).contains(&n), "{n} samples in 1 s at 200 Hz");
@@ -359,4 +367,35 @@ fn playback_is_sampled_on_the_command_clock() {
     assert!(core.view().playhead.is_none(), "playback ended");
     let p = core.view().positions_norm().expect("telemetry")[12];
     assert!((p - 0.5).abs() < 0.05, "followed the ramp to {p}");
+}
+
+#[test]
+fn hosts_can_come_and_go_on_a_long_running_pty_head() {
+    let link = std::env::temp_dir().join(format!("facetwin-test-hosts-{}", std::process::id()));
+    let (stop, handle, ready) = serve_in_thread(link.clone());
+    ready.recv().expect("server ready");
+    // The head has been idle for a while before the first host arrives.
+    std::thread::sleep(Duration::from_millis(600));
+    for round in 0..2 {
+        let port = link.display().to_string();
+        let host = HostLink::start(
+            Box::new(move || {
+                SerialTransport::open(&port, 1_000_000).map(|t| Box::new(t) as Box<dyn Transport>)
+            }),
+            HostConfig::default(),
+        );
+        let start = Instant::now();
+        while host.view().state != LinkState::Connected {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "host {round} could not connect: {:?}",
+                host.view().state
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        host.stop();
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    stop.store(true, Ordering::Relaxed);
+    handle.join().expect("server thread");
 }
