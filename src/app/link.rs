@@ -12,6 +12,8 @@ use facetwin_link::{
 /// Where the twin's commands go and its telemetry comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
+    /// No head: the session stays idle (after "Disconnect").
+    Offline,
     Simulated,
     Serial {
         port: String,
@@ -27,6 +29,7 @@ pub enum Source {
 impl Source {
     pub fn label(&self) -> String {
         match self {
+            Self::Offline => "no head".into(),
             Self::Simulated => "simulated head".into(),
             Self::Serial { port, baud } => format!("serial {port} @ {baud}"),
             Self::Mirror { port, baud } => format!("mirror {port} @ {baud}"),
@@ -154,6 +157,9 @@ impl Plugin for LinkPlugin {
 
 fn connector(source: &Source, start_pose: Option<Vec<f32>>) -> Connector {
     match source.clone() {
+        Source::Offline => Box::new(|| {
+            Err(facetwin_link::LinkError::Disconnected("disconnected by the user".into()))
+        }),
         Source::Simulated => {
             let mut pending = start_pose;
             Box::new(move || {

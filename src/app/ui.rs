@@ -27,9 +27,19 @@ pub const ESTOP_KEY: KeyCode = KeyCode::Escape;
 
 pub struct UiPlugin;
 
+/// Room kept free at the window's left and bottom edges for other plugins' panels (the
+/// authoring workbench), logical pixels; the motor and link panels lay out in the rest. Written
+/// by those plugins in systems ordered before [`panels`].
+#[derive(Resource, Debug, Clone, Copy, Default)]
+pub struct ReservedEdges {
+    pub left: f32,
+    pub bottom: f32,
+}
+
 impl Plugin for UiPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<LinkPanelState>()
+            .init_resource::<ReservedEdges>()
             .add_systems(EguiPrimaryContextPass, panels)
             .add_systems(Update, estop_key);
     }
@@ -91,8 +101,9 @@ pub struct LinkPanelState {
     refreshed: bool,
 }
 
+/// The motor and link panels (public so other panels can be ordered before it).
 #[allow(clippy::too_many_arguments)]
-fn panels(
+pub fn panels(
     mut contexts: EguiContexts,
     mut link: ResMut<Link>,
     mut requests: MessageWriter<LinkRequest>,
@@ -101,6 +112,7 @@ fn panels(
     pose: Res<DisplayPose>,
     rig: Option<ResMut<FaceRig>>,
     diagnostics: Res<Time>,
+    reserved: Res<ReservedEdges>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     if HIDDEN.load(Ordering::Relaxed) {
@@ -109,12 +121,15 @@ fn panels(
     }
     let rows = motor_rows(&link);
     let mut changed = false;
+    let mut area = ctx.viewport_rect();
+    area.min.x = (area.min.x + reserved.left.max(0.0)).min(area.max.x);
+    area.max.y = (area.max.y - reserved.bottom.max(0.0)).max(area.min.y);
     let mut root = egui::Ui::new(
         ctx.clone(),
         "facetwin-root".into(),
         egui::UiBuilder::new()
             .layer_id(egui::LayerId::background())
-            .max_rect(ctx.viewport_rect()),
+            .max_rect(area),
     );
     egui::Panel::left("motors")
         .default_size(360.0)
@@ -287,6 +302,9 @@ fn link_panel_ui(
     ui.horizontal(|ui| {
         if ui.button("Simulated head").clicked() {
             requests.write(LinkRequest::Switch(Source::Simulated));
+        }
+        if ui.button("Disconnect").on_hover_text("torque off on the current head, then idle").clicked() {
+            requests.write(LinkRequest::Switch(Source::Offline));
         }
     });
     ui.horizontal(|ui| {
