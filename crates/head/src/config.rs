@@ -151,7 +151,9 @@ impl HeadConfig {
             )));
         }
         for (i, c) in self.channels.iter().enumerate() {
-            if !(c.min_norm < c.max_norm) || c.min_norm < -1.0 || c.max_norm > 1.0 {
+            // Written so that NaN limits fail too.
+            let ordered = c.min_norm.partial_cmp(&c.max_norm) == Some(std::cmp::Ordering::Less);
+            if !ordered || c.min_norm < -1.0 || c.max_norm > 1.0 {
                 return Err(invalid(format!(
                     "channel {i} ({}): limits {}..{} must satisfy -1 <= min < max <= 1",
                     c.name, c.min_norm, c.max_norm

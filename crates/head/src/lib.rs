@@ -515,7 +515,8 @@ impl VirtualHead {
         let min_norm = q15_to_norm(c.min_q15);
         let max_norm = q15_to_norm(c.max_q15);
         let spec = &self.config.channels[i];
-        if !(min_norm < max_norm) || c.max_velocity == 0 || c.current_limit_ma == 0 {
+        let ordered = min_norm.partial_cmp(&max_norm) == Some(std::cmp::Ordering::Less);
+        if !ordered || c.max_velocity == 0 || c.current_limit_ma == 0 {
             self.ack(frame, ErrorCode::BadValue, c.channel);
             return;
         }

@@ -353,17 +353,29 @@ fn configure_can_narrow_but_never_widen_the_hard_limits() {
     c.max_q15 = norm_to_q15(0.99);
     b.received.clear();
     b.send(Message::ConfigureChannel(c));
-    assert_eq!(b.acks(), vec![(MsgType::ConfigureChannel as u8, ErrorCode::BadValue, 6)]);
+    assert_eq!(
+        b.acks(),
+        vec![(MsgType::ConfigureChannel as u8, ErrorCode::BadValue, 6)]
+    );
     let after = b.head.channel(6).map(|ch| ch.config()).expect("channel");
-    assert!(after.max_norm <= 0.3 + 1e-6 && after.min_norm >= -1.0 - 1e-6, "{after:?}");
+    assert!(
+        after.max_norm <= 0.3 + 1e-6 && after.min_norm >= -1.0 - 1e-6,
+        "{after:?}"
+    );
     // Overlapping requests are intersected and reported as clamped.
     c.min_q15 = norm_to_q15(-0.5);
     c.max_q15 = norm_to_q15(0.9);
     b.received.clear();
     b.send(Message::ConfigureChannel(c));
-    assert_eq!(b.acks(), vec![(MsgType::ConfigureChannel as u8, ErrorCode::Clamped, 6)]);
+    assert_eq!(
+        b.acks(),
+        vec![(MsgType::ConfigureChannel as u8, ErrorCode::Clamped, 6)]
+    );
     let after = b.head.channel(6).map(|ch| ch.config()).expect("channel");
-    assert!((after.min_norm + 0.5).abs() < 1e-3 && (after.max_norm - 0.3).abs() < 1e-3, "{after:?}");
+    assert!(
+        (after.min_norm + 0.5).abs() < 1e-3 && (after.max_norm - 0.3).abs() < 1e-3,
+        "{after:?}"
+    );
 }
 
 #[test]
@@ -373,7 +385,9 @@ fn releasing_the_estop_alone_lets_torque_back_on() {
     b.send(Message::EmergencyStop);
     b.send(Message::ClearFaults { mask: 1 << 31 });
     b.received.clear();
-    b.send(Message::Torque { enable_mask: (1 << 25) - 1 });
+    b.send(Message::Torque {
+        enable_mask: (1 << 25) - 1,
+    });
     assert_eq!(b.acks(), vec![(MsgType::Torque as u8, ErrorCode::Ok, 0)]);
     b.run_ms(20);
     assert_eq!(b.last_telemetry().torque_mask, (1 << 25) - 1);
@@ -383,9 +397,18 @@ fn releasing_the_estop_alone_lets_torque_back_on() {
 fn torque_refused_by_a_latched_fault_is_not_acked_ok() {
     let mut b = Bench::new();
     b.connect();
-    b.send(Message::InjectFault { channel: 21, kind: FaultKind::PowerLoss, active: true });
+    b.send(Message::InjectFault {
+        channel: 21,
+        kind: FaultKind::PowerLoss,
+        active: true,
+    });
     b.run_ms(20);
     b.received.clear();
-    b.send(Message::Torque { enable_mask: (1 << 25) - 1 });
-    assert_eq!(b.acks(), vec![(MsgType::Torque as u8, ErrorCode::NotPermitted, 21)]);
+    b.send(Message::Torque {
+        enable_mask: (1 << 25) - 1,
+    });
+    assert_eq!(
+        b.acks(),
+        vec![(MsgType::Torque as u8, ErrorCode::NotPermitted, 21)]
+    );
 }

@@ -591,19 +591,17 @@ impl HostCore {
                 code,
                 detail,
                 ..
-            } => {
-                if code != ErrorCode::Ok {
-                    if code == ErrorCode::Clamped {
-                        self.view.stats.clamped += 1;
-                    } else {
-                        self.view.stats.rejected += 1;
-                    }
-                    self.event(LinkEvent::Rejected {
-                        msg_type,
-                        code,
-                        detail,
-                    });
+            } if code != ErrorCode::Ok => {
+                if code == ErrorCode::Clamped {
+                    self.view.stats.clamped += 1;
+                } else {
+                    self.view.stats.rejected += 1;
                 }
+                self.event(LinkEvent::Rejected {
+                    msg_type,
+                    code,
+                    detail,
+                });
             }
             Message::FaultEvent {
                 head_time_us,

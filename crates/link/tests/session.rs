@@ -26,7 +26,7 @@ fn run(shared: &SharedHead, core: &mut HostCore, t: &mut Duration, ms: u64) {
         shared.advance(0.001);
         *t += Duration::from_millis(1);
         core.poll(*t);
-        if t.as_millis() as u64 % period == 0 {
+        if (t.as_millis() as u64).is_multiple_of(period) {
             core.command_tick(*t);
         }
     }

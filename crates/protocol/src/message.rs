@@ -323,6 +323,10 @@ impl ChannelInfo {
 /// Every message of the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "no allocator in the protocol crate: telemetry stays inline (about 300 bytes)"
+)]
 pub enum Message {
     // Host → head.
     Hello {
