@@ -8,6 +8,7 @@ use facetwin_link::{
     Connector, HeadView, HostConfig, HostLink, LinkState, SerialTransport, Transport,
     VirtualTransport,
 };
+use facetwin_mirror::Tap;
 
 /// Where the twin's commands go and its telemetry comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +103,21 @@ pub struct DisplayPose {
     pub max_switch_step: f32,
 }
 
+/// Every frame the host sends and receives, on every session: each connector's transport is
+/// wrapped in this one [`Tap`] (time-stamped on the tap's clock), so the engineer's mirror
+/// (`MirrorPlugin`) sees the wire across source switches. Whoever drains it owns the frames;
+/// undrained frames are bounded ([`TAP_CAPACITY`], oldest dropped and counted).
+#[derive(Resource, Debug, Clone)]
+pub struct LinkTap(pub Tap);
+
+/// Undrained frames the [`LinkTap`] keeps (about a minute of a 100 Hz / 200 Hz session).
+pub const TAP_CAPACITY: usize = 16_384;
+
+/// A pose to show on the face instead of the telemetry (a replay being scrubbed or played).
+/// `update_display_pose` shows it as is while it is `Some`; the live head is untouched.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct ReplayPose(pub Option<Vec<f32>>);
+
 /// Largest change of any displayed channel per frame while converging after a switch.
 pub const SWITCH_STEP_NORM: f32 = 0.01;
 
@@ -130,7 +146,9 @@ impl Plugin for LinkPlugin {
             .iter()
             .map(|c| (c.min_norm, c.max_norm))
             .collect();
-        let link = start(&self.initial, self.rate_hz, None);
+        let tap = Tap::new();
+        tap.set_capacity(TAP_CAPACITY);
+        let link = start(&self.initial, self.rate_hz, None, &tap);
         link.set_desired(&self.pose);
         app.insert_resource(Link {
             source: self.initial.clone(),
@@ -147,6 +165,8 @@ impl Plugin for LinkPlugin {
             positions: vec![0.0; config.channels.len()],
             ..default()
         })
+        .insert_resource(LinkTap(tap))
+        .init_resource::<ReplayPose>()
         .add_message::<LinkRequest>()
         .add_systems(
             PreUpdate,
@@ -155,7 +175,14 @@ impl Plugin for LinkPlugin {
     }
 }
 
-fn connector(source: &Source, start_pose: Option<Vec<f32>>) -> Connector {
+/// The session's connector for `source`, every transport it opens wrapped in `tap`.
+fn connector(source: &Source, start_pose: Option<Vec<f32>>, tap: &Tap) -> Connector {
+    let mut open = untapped_connector(source, start_pose);
+    let tap = tap.clone();
+    Box::new(move || open().map(|t| Box::new(tap.wrap(t)) as Box<dyn Transport>))
+}
+
+fn untapped_connector(source: &Source, start_pose: Option<Vec<f32>>) -> Connector {
     match source.clone() {
         Source::Offline => Box::new(|| {
             Err(facetwin_link::LinkError::Disconnected("disconnected by the user".into()))
@@ -177,27 +204,28 @@ fn connector(source: &Source, start_pose: Option<Vec<f32>>) -> Connector {
     }
 }
 
-/// Starts a session on `source`.
-pub fn start(source: &Source, rate_hz: u32, start_pose: Option<Vec<f32>>) -> HostLink {
+/// Starts a session on `source`; every frame either way goes through `tap`.
+pub fn start(source: &Source, rate_hz: u32, start_pose: Option<Vec<f32>>, tap: &Tap) -> HostLink {
     let config = HostConfig {
         command_rate_hz: rate_hz.clamp(10, 1000),
         passive: matches!(source, Source::Mirror { .. }),
         ..HostConfig::default()
     };
-    HostLink::start(connector(source, start_pose), config)
+    HostLink::start(connector(source, start_pose, tap), config)
 }
 
 fn handle_requests(
     mut requests: MessageReader<LinkRequest>,
     mut link: ResMut<Link>,
     mut display: ResMut<DisplayPose>,
+    tap: Res<LinkTap>,
 ) {
     for r in requests.read() {
         match r {
             LinkRequest::Switch(source) => {
                 // The new head starts from the pose the face shows now.
                 let pose = display.positions.clone();
-                let new = start(source, link.rate_hz, Some(pose));
+                let new = start(source, link.rate_hz, Some(pose), &tap.0);
                 new.set_desired(&link.desired);
                 new.set_torque(link.torque);
                 let old = std::mem::replace(&mut link.link, new);
@@ -253,7 +281,16 @@ fn refresh_view(mut link: ResMut<Link>) {
     link.view = view;
 }
 
-fn update_display_pose(link: Res<Link>, mut display: ResMut<DisplayPose>) {
+fn update_display_pose(
+    link: Res<Link>,
+    mut display: ResMut<DisplayPose>,
+    replay: Option<Res<ReplayPose>>,
+) {
+    // A replay being scrubbed or played takes the face over (its recorded telemetry).
+    if let Some(pose) = replay.as_ref().and_then(|r| r.0.as_ref()) {
+        display.positions.clone_from(pose);
+        return;
+    }
     let Some(measured) = link.view.positions_norm() else { return };
     let display = &mut *display;
     if display.positions.len() != measured.len() {

@@ -1,8 +1,10 @@
 //! The twin: thin Bevy glue over the Bevy-free crates. One plugin per subsystem.
 
+pub mod authoring;
 pub mod camera;
 pub mod face;
 pub mod link;
+pub mod mirror;
 pub mod parts;
 pub mod shot;
 pub mod ui;
@@ -78,7 +80,11 @@ pub fn run_twin(args: TwinArgs) -> anyhow::Result<()> {
     .add_plugins(face::FacePlugin { assets: face })
     .add_plugins(parts::PartsPlugin)
     .add_plugins(camera::CameraPlugin)
-    .add_plugins(ui::UiPlugin);
+    .add_plugins(ui::UiPlugin)
+    .add_plugins(authoring::AuthoringPlugin)
+    .add_plugins(mirror::MirrorPlugin {
+        freeze_after_frames: args.screenshot.as_ref().map(|_| args.frames),
+    });
     if let Some(path) = args.screenshot.clone() {
         app.add_plugins(shot::AutoShotPlugin {
             path,
@@ -115,7 +121,8 @@ pub fn headless_app(face: face::FaceAssets, source: link::Source, rate_hz: u32, 
         .add_plugins(bevy_rapier3d::prelude::RapierPhysicsPlugin::<bevy_rapier3d::prelude::NoUserData>::default())
         .add_plugins(link::LinkPlugin { initial: source, rate_hz, pose })
         .add_plugins(face::FacePlugin { assets: face })
-        .add_plugins(parts::PartsPlugin);
+        .add_plugins(parts::PartsPlugin)
+        .add_plugins(mirror::MirrorPlugin::default());
     app.finish();
     app.cleanup();
     app

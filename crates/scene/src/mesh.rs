@@ -22,6 +22,12 @@ fn build() -> Result<Mutex<RigState>, String> {
     Ok(Mutex::new(RigState { deformer, a, b }))
 }
 
+/// Builds the default face and its deformer now (once per process), so that a scene's timing
+/// does not include loading it.
+pub(crate) fn preload() {
+    let _ = RIG.get_or_init(build);
+}
+
 /// Deforms the default face by `measured` and by `reference` (normalised travel per channel) and
 /// returns the largest vertex distance in millimetres, and that vertex.
 pub(crate) fn max_distance_mm(measured: &[f32], reference: &[f32]) -> Result<(f32, usize), String> {

@@ -47,7 +47,8 @@ pub struct SceneResult {
     pub telemetry_frames: u64,
     /// Simulated scene time, s.
     pub sim_s: f64,
-    /// Wall time of the whole run (connection, simulation, evaluation), s.
+    /// Wall time of the whole run (connection, simulation, evaluation; not the one-time load of
+    /// the default face for `MeshNear`), s.
     pub wall_s: f64,
     /// `sim_s / wall_s`.
     pub realtime_factor: f64,
