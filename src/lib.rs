@@ -3,7 +3,10 @@
 //! `main.rs` is the command line; everything it runs lives here so integration tests can drive
 //! the same plugins headless.
 
-#![allow(missing_debug_implementations, reason = "Bevy plugins, resources and components")]
+#![allow(
+    missing_debug_implementations,
+    reason = "Bevy plugins, resources and components"
+)]
 
 pub mod app;
 pub mod cli;

@@ -7,23 +7,40 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn python() -> Command {
-    let exe = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+    let exe = if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
     let mut c = Command::new(exe);
     c.current_dir(env!("CARGO_MANIFEST_DIR"));
     c
 }
 
 fn run(mut c: Command, what: &str) {
-    let out = c.output().unwrap_or_else(|e| panic!("{what}: cannot run python3: {e}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = c
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run python3: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{what} failed:\n{text}");
-    assert!(text.contains(" passed, 0 failed"), "{what}: no summary line:\n{text}");
+    assert!(
+        text.contains(" passed, 0 failed"),
+        "{what}: no summary line:\n{text}"
+    );
 }
 
 #[test]
 fn python_client_matches_the_golden_vectors() {
     let mut c = python();
-    c.args(["tests/python/test_client.py", "--vectors", "crates/protocol/vectors/golden.txt"]);
+    c.args([
+        "tests/python/test_client.py",
+        "--vectors",
+        "crates/protocol/vectors/golden.txt",
+    ]);
     run(c, "vectors");
 }
 
@@ -39,7 +56,10 @@ fn python_client_drives_the_virtual_head_over_a_pty() {
         .expect("start facetwin head --pty");
     let start = Instant::now();
     while !link.exists() {
-        assert!(start.elapsed() < Duration::from_secs(10), "virtual head did not come up");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "virtual head did not come up"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let _cleanup = KillOnDrop(&mut head, &link);

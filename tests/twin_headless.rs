@@ -71,14 +71,23 @@ fn one_motor_moves_its_skin_region_and_nothing_else() {
     let mut pose = neutral();
     pose[ZYG_L] = 0.9;
     set_desired(&mut app, &pose);
-    let reached = run_until(&mut app, Duration::from_secs(5), |app| display(app).get(ZYG_L).is_some_and(|p| *p > 0.85));
-    assert!(reached, "zygomaticus reached 0.85 on the display pose: {:?}", display(&app).get(ZYG_L));
+    let reached = run_until(&mut app, Duration::from_secs(5), |app| {
+        display(app).get(ZYG_L).is_some_and(|p| *p > 0.85)
+    });
+    assert!(
+        reached,
+        "zygomaticus reached 0.85 on the display pose: {:?}",
+        display(&app).get(ZYG_L)
+    );
     // One more frame so the deformation runs on the latest pose.
     app.update();
     let rig = app.world().resource::<FaceRig>();
     let corner = displacement_near(rig, landmark(&a, "mouth_corner_l"), 0.006);
     assert!(corner.y > 0.002, "left mouth corner rises: {corner:?}");
-    assert!(corner.x > 0.0005, "and moves toward the left ear: {corner:?}");
+    assert!(
+        corner.x > 0.0005,
+        "and moves toward the left ear: {corner:?}"
+    );
     let other = displacement_near(rig, landmark(&a, "mouth_corner_r"), 0.006);
     assert!(other.length() < 0.0005, "right corner stays: {other:?}");
     let brow = displacement_near(rig, landmark(&a, "forehead"), 0.01);
@@ -93,7 +102,10 @@ fn jaw_motor_drives_the_rigid_jaw_through_its_joint() {
     set_desired(&mut app, &pose);
     let opened = run_until(&mut app, Duration::from_secs(6), |app| {
         let mut q = app.world_mut().query::<(&parts::Part, &Transform)>();
-        q.iter(app.world()).any(|(p, t)| matches!(p, parts::Part::Jaw) && t.rotation.to_axis_angle().1 > 0.6 * 0.8 * parts::JAW_MAX_RAD)
+        q.iter(app.world()).any(|(p, t)| {
+            matches!(p, parts::Part::Jaw)
+                && t.rotation.to_axis_angle().1 > 0.6 * 0.8 * parts::JAW_MAX_RAD
+        })
     });
     assert!(opened, "the jaw body rotates open under its joint motor");
 }
@@ -105,7 +117,10 @@ fn switching_source_mid_run_keeps_the_face_continuous() {
     pose[ZYG_L] = 0.8;
     pose[21] = 0.5;
     set_desired(&mut app, &pose);
-    assert!(run_until(&mut app, Duration::from_secs(5), |app| display(app)[ZYG_L] > 0.75));
+    assert!(run_until(&mut app, Duration::from_secs(5), |app| display(
+        app
+    )[ZYG_L]
+        > 0.75));
     // A second head on a pseudo-terminal, sitting at neutral: the real head on the desk.
     let link_path = std::env::temp_dir().join(format!("facetwin-switch-{}", std::process::id()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -119,7 +134,10 @@ fn switching_source_mid_run_keeps_the_face_continuous() {
     });
     rx.recv().expect("pty ready");
     app.world_mut()
-        .write_message(LinkRequest::Switch(Source::Serial { port: link_path.display().to_string(), baud: 1_000_000 }));
+        .write_message(LinkRequest::Switch(Source::Serial {
+            port: link_path.display().to_string(),
+            baud: 1_000_000,
+        }));
     let mut last = display(&app);
     // Largest change of any displayed channel from one frame to the next.
     let mut max_step = 0.0f32;
@@ -130,12 +148,18 @@ fn switching_source_mid_run_keeps_the_face_continuous() {
         }
         last = now;
         let link = app.world().resource::<Link>();
-        link.view.state == LinkState::Connected && !link.view.handing_over && !app.world().resource::<DisplayPose>().converging && display(app)[ZYG_L] > 0.75
+        link.view.state == LinkState::Connected
+            && !link.view.handing_over
+            && !app.world().resource::<DisplayPose>().converging
+            && display(app)[ZYG_L] > 0.75
     });
     assert!(done, "switched and back at the designer's pose");
     // The face moves at most 1 % of travel per frame while the switch converges, never a jump
     // from one head's pose to the other's.
-    assert!(max_step <= SWITCH_STEP_NORM + 1e-5, "largest per-frame face step {max_step}");
+    assert!(
+        max_step <= SWITCH_STEP_NORM + 1e-5,
+        "largest per-frame face step {max_step}"
+    );
     // Unplug the pseudo-terminal: the app keeps running, says so, and the head is left safe.
     stop.store(true, Ordering::Relaxed);
     server.join().expect("server");
@@ -147,6 +171,11 @@ fn switching_source_mid_run_keeps_the_face_continuous() {
     for _ in 0..20 {
         app.update();
     }
-    let warning = app.world().resource::<Link>().warning.clone().unwrap_or_default();
+    let warning = app
+        .world()
+        .resource::<Link>()
+        .warning
+        .clone()
+        .unwrap_or_default();
     assert!(warning.contains("lost"), "{warning}");
 }

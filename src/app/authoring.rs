@@ -38,7 +38,13 @@ impl Plugin for AuthoringPlugin {
         wb.set_stream_hz(rate as f32);
         app.insert_resource(wb)
             .init_resource::<ReservedEdges>()
-            .add_systems(EguiPrimaryContextPass, workbench_panels.before(ui::panels));
+            .add_systems(
+                EguiPrimaryContextPass,
+                (
+                    workbench_panels.before(ui::panels),
+                    frame_face.after(ui::panels),
+                ),
+            );
     }
 }
 
@@ -149,8 +155,14 @@ pub fn project_root() -> PathBuf {
 
 /// `assets/<sub>` under the project root, falling back to `./assets/<sub>`.
 pub fn asset_dir(sub: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets").join(sub);
-    if p.is_dir() || Path::new(env!("CARGO_MANIFEST_DIR")).join("assets").is_dir() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets")
+        .join(sub);
+    if p.is_dir()
+        || Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("assets")
+            .is_dir()
+    {
         p
     } else {
         PathBuf::from("assets").join(sub)
@@ -170,10 +182,7 @@ pub fn resolve_path(text: &str) -> PathBuf {
 /// A path as shown in a text field (relative to the project root when inside it).
 pub fn display_path(p: &Path) -> String {
     let root = project_root();
-    p.strip_prefix(&root)
-        .unwrap_or(p)
-        .display()
-        .to_string()
+    p.strip_prefix(&root).unwrap_or(p).display().to_string()
 }
 
 /// Writes a clip as RON, creating its directory. Errors name the file.
@@ -238,7 +247,9 @@ pub fn feasibility_marks(report: &FeasibilityReport, clip: &Clip) -> HashMap<Key
     let mut marks: HashMap<KeyId, Vec<String>> = HashMap::new();
     for issue in &report.issues {
         let Some(track) = issue.track else { continue };
-        let Some(t) = clip.tracks.get(track) else { continue };
+        let Some(t) = clip.tracks.get(track) else {
+            continue;
+        };
         if t.key_at(issue.time_ms).is_none() {
             continue;
         }
@@ -384,6 +395,8 @@ pub struct Workbench {
     pub view: Option<(f32, f32)>,
     pub drag: Option<Drag>,
     pub duration_edit: u32,
+    /// Where the last frame drew the timeline (for hit tests and tests).
+    pub layout: TimelineLayout,
     // --- micro-expression template
     pub micro_expression: String,
     pub onset_ms: u32,
@@ -447,6 +460,7 @@ impl Workbench {
             view: None,
             drag: None,
             duration_edit: 1000,
+            layout: TimelineLayout::default(),
             micro_expression: DEFAULT_EXPRESSION.into(),
             onset_ms: 40,
             apex_ms: 40,
@@ -468,7 +482,12 @@ impl Workbench {
         {
             wb.micro_expression = first.clone();
         }
-        wb.blend_a = names.iter().find(|n| *n == "neutral").or(names.first()).cloned().unwrap_or_default();
+        wb.blend_a = names
+            .iter()
+            .find(|n| *n == "neutral")
+            .or(names.first())
+            .cloned()
+            .unwrap_or_default();
         wb.blend_b = wb.micro_expression.clone();
         if wb.library.get(&wb.micro_expression).is_some() {
             if let Err(e) = wb.new_micro_expression() {
@@ -500,7 +519,9 @@ impl Workbench {
     /// Sets one AU's intensity: the AU pose changes, the rest of the designer's pose (what the
     /// motor sliders added on top) is kept as an offset.
     pub fn set_au(&mut self, id: usize, intensity: f32, desired: &mut Vec<f32>) {
-        let Some(slot) = self.au.get_mut(id) else { return };
+        let Some(slot) = self.au.get_mut(id) else {
+            return;
+        };
         *slot = if intensity.is_finite() {
             intensity.clamp(0.0, 1.0)
         } else {
@@ -588,7 +609,11 @@ impl Workbench {
         let t = if t.is_finite() { t } else { 0.0 };
         let mut pose = blend(&ea.pose(&self.table), &eb.pose(&self.table), t);
         self.table.layout().clamp(&mut pose);
-        let mut aus: Vec<(String, f32)> = ea.aus.iter().map(|(n, s)| (n.clone(), s * (1.0 - t))).collect();
+        let mut aus: Vec<(String, f32)> = ea
+            .aus
+            .iter()
+            .map(|(n, s)| (n.clone(), s * (1.0 - t)))
+            .collect();
         aus.extend(eb.aus.iter().map(|(n, s)| (n.clone(), s * t)));
         self.set_aus_from(&aus);
         write_pose(desired, &pose);
@@ -676,7 +701,10 @@ impl Workbench {
     /// A new clip from the micro-expression template (onset / apex hold / offset).
     pub fn new_micro_expression(&mut self) -> Result<(), String> {
         let e = self.expression(&self.micro_expression.clone())?;
-        let total = self.onset_ms.saturating_add(self.apex_ms).saturating_add(self.offset_ms);
+        let total = self
+            .onset_ms
+            .saturating_add(self.apex_ms)
+            .saturating_add(self.offset_ms);
         if total == 0 {
             return Err("onset + apex + offset is 0 ms".into());
         }
@@ -745,7 +773,10 @@ impl Workbench {
                 return false;
             }
         }
-        let new: Vec<Edit> = self.editor.undo.split_off(before.min(self.editor.undo.len()));
+        let new: Vec<Edit> = self
+            .editor
+            .undo
+            .split_off(before.min(self.editor.undo.len()));
         let Some(first) = new.first() else {
             return false;
         };
@@ -776,8 +807,11 @@ impl Workbench {
 
     fn after_edit(&mut self) {
         let clip = &self.editor.clip;
-        self.selection
-            .retain(|k| clip.tracks.get(k.track).is_some_and(|t| t.key_at(k.time_ms).is_some()));
+        self.selection.retain(|k| {
+            clip.tracks
+                .get(k.track)
+                .is_some_and(|t| t.key_at(k.time_ms).is_some())
+        });
         self.active_track = self.active_track.min(clip.tracks.len().saturating_sub(1));
         self.duration_edit = clip.duration_ms;
         self.revision += 1;
@@ -793,14 +827,20 @@ impl Workbench {
             },
             ..FeasibilityOptions::default()
         };
-        self.report = self.cache.check(&self.editor.clip, &self.table, &self.head, &opts);
+        self.report = self
+            .cache
+            .check(&self.editor.clip, &self.table, &self.head, &opts);
         self.marks = feasibility_marks(&self.report, &self.editor.clip);
         self.track_errors = track_errors(&self.report, &self.editor.clip, &self.table);
     }
 
     /// The link's command rate: feasibility simulates targets streamed at this rate.
     pub fn set_stream_hz(&mut self, hz: f32) {
-        let hz = if hz.is_finite() { hz.clamp(10.0, 1000.0) } else { 100.0 };
+        let hz = if hz.is_finite() {
+            hz.clamp(10.0, 1000.0)
+        } else {
+            100.0
+        };
         if (hz - self.stream_hz).abs() > 1e-3 {
             self.stream_hz = hz;
             self.refresh_feasibility();
@@ -814,12 +854,16 @@ impl Workbench {
         let clip = &self.editor.clip;
         let t = clip.tracks.get(track)?;
         match &t.target {
-            TrackTarget::Au(n) => self.table.index(n).map(|id| self.au.get(id).copied().unwrap_or(0.0)),
+            TrackTarget::Au(n) => self
+                .table
+                .index(n)
+                .map(|id| self.au.get(id).copied().unwrap_or(0.0)),
             TrackTarget::Channel(n) => {
                 let i = self.table.layout().index(n)?;
                 let v = desired.get(i).copied().unwrap_or(0.0);
                 let au_moves = clip.tracks.iter().any(|o| {
-                    matches!(o.target, TrackTarget::Au(_)) && track_channels(o, &self.table).contains(&i)
+                    matches!(o.target, TrackTarget::Au(_))
+                        && track_channels(o, &self.table).contains(&i)
                 });
                 Some(if au_moves {
                     v - self.au_pose.get(i).copied().unwrap_or(0.0)
@@ -953,7 +997,10 @@ impl Workbench {
         let keys = self.selected();
         let earliest = keys.iter().map(|k| k.time_ms).min().unwrap_or(0);
         let latest = keys.iter().map(|k| k.time_ms).max().unwrap_or(0);
-        let dt = dt_ms.clamp(-i64::from(earliest), i64::from(u32::MAX) - i64::from(latest));
+        let dt = dt_ms.clamp(
+            -i64::from(earliest),
+            i64::from(u32::MAX) - i64::from(latest),
+        );
         let moved: BTreeSet<KeyId> = keys
             .iter()
             .map(|k| KeyId::new(k.track, (i64::from(k.time_ms) + dt) as u32))
@@ -986,16 +1033,24 @@ impl Workbench {
             let zero = |h: Handle| h.dt_ms == 0.0 && h.dvalue == 0.0;
             let mut touched: BTreeSet<KeyId> = BTreeSet::new();
             for id in &keys {
-                let Some(t) = self.editor.clip.tracks.get(id.track) else { continue };
-                let Some(i) = t.key_at(id.time_ms) else { continue };
+                let Some(t) = self.editor.clip.tracks.get(id.track) else {
+                    continue;
+                };
+                let Some(i) = t.key_at(id.time_ms) else {
+                    continue;
+                };
                 touched.insert(*id);
                 if let Some(next) = t.keys.get(i + 1) {
                     touched.insert(KeyId::new(id.track, next.time_ms));
                 }
             }
             for id in touched {
-                let Some(t) = self.editor.clip.tracks.get(id.track) else { continue };
-                let Some(i) = t.key_at(id.time_ms) else { continue };
+                let Some(t) = self.editor.clip.tracks.get(id.track) else {
+                    continue;
+                };
+                let Some(i) = t.key_at(id.time_ms) else {
+                    continue;
+                };
                 let k = t.keys[i];
                 let third = |a: u32, b: u32| b.abs_diff(a) as f32 / 3.0;
                 let mut in_h = k.in_handle;
@@ -1003,10 +1058,11 @@ impl Workbench {
                 if zero(in_h) && i > 0 {
                     in_h = Handle::new(-third(t.keys[i - 1].time_ms, k.time_ms), 0.0);
                 }
-                if zero(out_h) && self.selection.contains(&id) {
-                    if let Some(n) = t.keys.get(i + 1) {
-                        out_h = Handle::new(third(k.time_ms, n.time_ms), 0.0);
-                    }
+                if zero(out_h)
+                    && self.selection.contains(&id)
+                    && let Some(n) = t.keys.get(i + 1)
+                {
+                    out_h = Handle::new(third(k.time_ms, n.time_ms), 0.0);
                 }
                 if in_h != k.in_handle || out_h != k.out_handle {
                     cmds.push(EditCommand::SetHandles {
@@ -1032,9 +1088,15 @@ impl Workbench {
             return false;
         };
         let (in_handle, out_handle) = if out {
-            (k.in_handle, Handle::new(handle.dt_ms.max(0.0), handle.dvalue))
+            (
+                k.in_handle,
+                Handle::new(handle.dt_ms.max(0.0), handle.dvalue),
+            )
         } else {
-            (Handle::new(handle.dt_ms.min(0.0), handle.dvalue), k.out_handle)
+            (
+                Handle::new(handle.dt_ms.min(0.0), handle.dvalue),
+                k.out_handle,
+            )
         };
         self.edit(EditCommand::SetHandles {
             key,
@@ -1072,7 +1134,11 @@ impl Workbench {
     /// clip's AU tracks).
     pub fn scrub(&mut self, t_ms: f32, desired: &mut Vec<f32>) {
         let len = play_length_ms(&self.editor.clip);
-        let t = if t_ms.is_finite() { t_ms.clamp(0.0, len) } else { 0.0 };
+        let t = if t_ms.is_finite() {
+            t_ms.clamp(0.0, len)
+        } else {
+            0.0
+        };
         self.playhead_ms = t;
         let pose = self.editor.clip.sample(&self.table, t);
         write_pose(desired, &pose);
@@ -1092,7 +1158,11 @@ impl Workbench {
     /// A player for the clip from the playhead (from the start when at the end).
     pub fn player(&self) -> ClipPlayer {
         let len = play_length_ms(&self.editor.clip);
-        let start = if self.playhead_ms >= len - 0.5 { 0.0 } else { self.playhead_ms.max(0.0) };
+        let start = if self.playhead_ms >= len - 0.5 {
+            0.0
+        } else {
+            self.playhead_ms.max(0.0)
+        };
         ClipPlayer {
             clip: self.editor.clip.clone(),
             table: self.table.clone(),
@@ -1140,8 +1210,9 @@ impl Workbench {
                 self.frames_waiting += 1;
                 if self.frames_waiting > 600 {
                     self.playing = false;
-                    self.timeline_notice =
-                        Some(Notice::error("the link did not start playback (is it running?)"));
+                    self.timeline_notice = Some(Notice::error(
+                        "the link did not start playback (is it running?)",
+                    ));
                     return true;
                 }
                 false
@@ -1183,6 +1254,14 @@ impl TimeAxis {
     pub fn t(&self, x: f32) -> f32 {
         self.start_ms + (x - self.x0) / self.px_per_ms()
     }
+}
+
+/// The timeline as last drawn: the time axis, the ruler and each lane's value axis.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TimelineLayout {
+    pub axis: Option<TimeAxis>,
+    pub ruler: Option<egui::Rect>,
+    pub lanes: Vec<ValueAxis>,
 }
 
 /// Value ↔ y in a lane.
@@ -1262,10 +1341,12 @@ pub fn drag_command(drag: &Drag, selection: &BTreeSet<KeyId>, clip: &Clip) -> Op
             } else {
                 -total.y / px_per_value.max(1e-6)
             };
-            (!selection.is_empty() && (dt_ms != 0 || dvalue != 0.0)).then(|| EditCommand::MoveKeys {
-                keys: selection.iter().copied().collect(),
-                dt_ms,
-                dvalue,
+            (!selection.is_empty() && (dt_ms != 0 || dvalue != 0.0)).then(|| {
+                EditCommand::MoveKeys {
+                    keys: selection.iter().copied().collect(),
+                    dt_ms,
+                    dvalue,
+                }
             })
         }
         Drag::Handle { key, out, at } => {
@@ -1332,16 +1413,14 @@ fn workbench_panels(
         .resizable(true)
         .show(&mut root, |ui| timeline_ui(ui, wb, &mut desired, &mut fx));
     let left = egui::Panel::left("wb-authoring")
-        .default_size(270.0)
+        .default_size(250.0)
         .size_range(200.0..=480.0)
         .resizable(true)
         .show(&mut root, |ui| side_panel_ui(ui, wb, &mut desired, &mut fx));
     reserved.left = (left.response.rect.right() - viewport.left()).max(0.0);
     reserved.bottom = (viewport.bottom() - bottom.response.rect.top()).max(0.0);
 
-    if !ctx.text_edit_focused() {
-        shortcuts(&ctx, wb, &mut desired, &mut fx);
-    }
+    shortcuts(&ctx, wb);
 
     // What the panels asked of the link.
     if fx.pose && wb.playing && !fx.play {
@@ -1364,17 +1443,68 @@ fn workbench_panels(
     Ok(())
 }
 
-/// Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y), Delete, Ctrl+C / Ctrl+V (never while typing).
-fn shortcuts(ctx: &egui::Context, wb: &mut Workbench, _desired: &mut [f32], _fx: &mut Effects) {
+/// Frames the face in the area the panels leave free, once, as soon as the panel sizes are
+/// known: the camera's own setup only allows for the motor and link panels, and the
+/// workbench's panels would otherwise hide half the face. Later orbiting is the user's.
+fn frame_face(
+    mut done: Local<bool>,
+    mut contexts: EguiContexts,
+    reserved: Res<ReservedEdges>,
+    mut cameras: Query<(&mut super::camera::Orbit, &mut Transform, &Projection)>,
+) -> Result {
+    if *done || ui::is_hidden() {
+        return Ok(());
+    }
+    let ctx = contexts.ctx_mut()?;
+    let vp = ctx.viewport_rect();
+    let load = |name: &str| egui::containers::panel::PanelState::load(ctx, egui::Id::new(name));
+    let (Some(motors), Some(link)) = (load("motors"), load("link")) else {
+        return Ok(());
+    };
+    *done = true;
+    let free = egui::Rect::from_min_max(
+        egui::pos2(
+            motors.outer_rect.right().max(vp.left() + reserved.left),
+            vp.top(),
+        ),
+        egui::pos2(link.outer_rect.left(), vp.bottom() - reserved.bottom),
+    );
+    if free.width() < 80.0 || free.height() < 80.0 || vp.height() < 1.0 {
+        return Ok(());
+    }
+    for (mut orbit, mut transform, projection) in &mut cameras {
+        let fov = match projection {
+            Projection::Perspective(p) => p.fov,
+            _ => std::f32::consts::FRAC_PI_4,
+        };
+        // As large in the free height as it was in the whole window (within reason).
+        orbit.distance *= (vp.height() / free.height()).clamp(1.0, 1.5);
+        let world_per_px = 2.0 * orbit.distance * (fov * 0.5).tan() / vp.height();
+        let rot = Quat::from_euler(EulerRot::YXZ, orbit.yaw, orbit.pitch, 0.0);
+        let right = (free.center().x - vp.center().x) * world_per_px;
+        let up = (vp.center().y - free.center().y) * world_per_px;
+        let face = Vec3::new(0.0, orbit.target.y, orbit.target.z);
+        orbit.target = face - rot * Vec3::X * right - rot * Vec3::Y * up;
+        *transform = orbit.transform();
+    }
+    Ok(())
+}
+
+/// Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y), Delete, Ctrl+C / Ctrl+V; never while a text field has
+/// the focus (there they edit the text).
+pub fn shortcuts(ctx: &egui::Context, wb: &mut Workbench) {
     use egui::{Key, Modifiers};
+    if ctx.text_edit_focused() {
+        return;
+    }
     let (redo, undo, copy, paste, delete) = ctx.input_mut(|i| {
         let redo = i.consume_key(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z)
             || i.consume_key(Modifiers::COMMAND, Key::Y);
         let undo = i.consume_key(Modifiers::COMMAND, Key::Z);
         let copy = i.consume_key(Modifiers::COMMAND, Key::C);
         let paste = i.consume_key(Modifiers::COMMAND, Key::V);
-        let delete =
-            i.consume_key(Modifiers::NONE, Key::Delete) || i.consume_key(Modifiers::NONE, Key::Backspace);
+        let delete = i.consume_key(Modifiers::NONE, Key::Delete)
+            || i.consume_key(Modifiers::NONE, Key::Backspace);
         (redo, undo, copy, paste, delete)
     });
     if redo {
@@ -1405,7 +1535,12 @@ fn notice_ui(ui: &mut egui::Ui, notice: &Option<Notice>) {
 }
 
 /// The left panel: action units and the expression library.
-pub fn side_panel_ui(ui: &mut egui::Ui, wb: &mut Workbench, desired: &mut Vec<f32>, fx: &mut Effects) {
+pub fn side_panel_ui(
+    ui: &mut egui::Ui,
+    wb: &mut Workbench,
+    desired: &mut Vec<f32>,
+    fx: &mut Effects,
+) {
     egui::ScrollArea::vertical()
         .id_salt("wb-side")
         .auto_shrink([false, false])
@@ -1420,10 +1555,19 @@ pub fn side_panel_ui(ui: &mut egui::Ui, wb: &mut Workbench, desired: &mut Vec<f3
 }
 
 /// AU sliders: moving one sets the designer's pose.
-pub fn au_panel_ui(ui: &mut egui::Ui, wb: &mut Workbench, desired: &mut Vec<f32>, fx: &mut Effects) {
+pub fn au_panel_ui(
+    ui: &mut egui::Ui,
+    wb: &mut Workbench,
+    desired: &mut Vec<f32>,
+    fx: &mut Effects,
+) {
     ui.horizontal(|ui| {
         ui.checkbox(&mut wb.show_lr, "left / right");
-        if ui.button("Zero").on_hover_text("all action units to 0").clicked() {
+        if ui
+            .button("Zero")
+            .on_hover_text("all action units to 0")
+            .clicked()
+        {
             wb.zero_aus(desired);
             fx.pose = true;
         }
@@ -1456,10 +1600,11 @@ pub fn au_panel_ui(ui: &mut egui::Ui, wb: &mut Workbench, desired: &mut Vec<f32>
                     ui.add_space(12.0);
                 }
                 ui.add_sized(
-                    [if sided { 40.0 } else { 52.0 }, 16.0],
-                    egui::Label::new(egui::RichText::new(&name).monospace().small()),
+                    [if sided { 44.0 } else { 56.0 }, 18.0],
+                    egui::Label::new(egui::RichText::new(&name).monospace()),
                 )
                 .on_hover_text(&description);
+                ui.spacing_mut().slider_width = (ui.available_width() - 60.0).max(60.0);
                 let r = ui
                     .add(egui::Slider::new(&mut v, 0.0..=1.0).fixed_decimals(2))
                     .on_hover_text(&description);
@@ -1490,7 +1635,11 @@ pub fn expression_panel_ui(
         for (name, description) in &names {
             let selected = wb.selected_expression.as_deref() == Some(name.as_str());
             let r = ui.selectable_label(selected, name);
-            let r = if description.is_empty() { r } else { r.on_hover_text(description) };
+            let r = if description.is_empty() {
+                r
+            } else {
+                r.on_hover_text(description)
+            };
             if r.clicked() {
                 match wb.apply_expression(name, desired) {
                     Ok(()) => fx.pose = true,
@@ -1500,11 +1649,19 @@ pub fn expression_panel_ui(
         }
     });
     ui.horizontal(|ui| {
-        if ui.button("Mirror L ↔ R").on_hover_text("mirror the current pose").clicked() {
+        if ui
+            .button("Mirror L ↔ R")
+            .on_hover_text("mirror the current pose")
+            .clicked()
+        {
             wb.mirror_pose(desired);
             fx.pose = true;
         }
-        if ui.button("Reload").on_hover_text(display_path(&wb.library_dir)).clicked() {
+        if ui
+            .button("Reload")
+            .on_hover_text(display_path(&wb.library_dir))
+            .clicked()
+        {
             wb.reload_library();
         }
     });
@@ -1525,7 +1682,7 @@ pub fn expression_panel_ui(
     let mut blend_changed = false;
     ui.horizontal(|ui| {
         blend_changed |= combo(ui, "wb-blend-a", &mut wb.blend_a);
-        ui.label("→");
+        ui.label("to");
         blend_changed |= combo(ui, "wb-blend-b", &mut wb.blend_b);
     });
     blend_changed |= ui
@@ -1561,7 +1718,12 @@ pub fn expression_panel_ui(
 }
 
 /// The bottom panel: toolbars and the tracks.
-pub fn timeline_ui(ui: &mut egui::Ui, wb: &mut Workbench, desired: &mut Vec<f32>, fx: &mut Effects) {
+pub fn timeline_ui(
+    ui: &mut egui::Ui,
+    wb: &mut Workbench,
+    desired: &mut Vec<f32>,
+    fx: &mut Effects,
+) {
     ui.add_space(2.0);
     transport_ui(ui, wb, desired, fx);
     clip_tools_ui(ui, wb, fx);
@@ -1618,14 +1780,14 @@ fn transport_ui(ui: &mut egui::Ui, wb: &mut Workbench, desired: &mut Vec<f32>, f
         ui.label(egui::RichText::new(lp).small().weak());
         ui.separator();
         if ui
-            .add_enabled(wb.editor.can_undo(), egui::Button::new("↶ Undo"))
+            .add_enabled(wb.editor.can_undo(), egui::Button::new("⟲ Undo"))
             .on_hover_text("Ctrl+Z")
             .clicked()
         {
             wb.undo();
         }
         if ui
-            .add_enabled(wb.editor.can_redo(), egui::Button::new("↷ Redo"))
+            .add_enabled(wb.editor.can_redo(), egui::Button::new("⟳ Redo"))
             .on_hover_text("Ctrl+Shift+Z")
             .clicked()
         {
@@ -1701,7 +1863,11 @@ fn clip_tools_ui(ui: &mut egui::Ui, wb: &mut Workbench, fx: &mut Effects) {
             ui.label(label);
             ui.add(egui::DragValue::new(v).range(0..=5000).suffix(" ms"));
         }
-        if ui.button("New clip").on_hover_text("Clip::micro_expression_from").clicked() {
+        if ui
+            .button("New clip")
+            .on_hover_text("Clip::micro_expression_from")
+            .clicked()
+        {
             fx.stop |= wb.playing;
             match wb.new_micro_expression() {
                 Ok(()) => {
@@ -1795,7 +1961,13 @@ fn status_ui(ui: &mut egui::Ui, wb: &mut Workbench) {
                 egui::Color32::from_rgb(255, 110, 100),
                 format!("⚠ {n} feasibility issues (red keys, hover for numbers)"),
             );
-            let text: Vec<String> = wb.report.issues.iter().take(12).map(describe_issue).collect();
+            let text: Vec<String> = wb
+                .report
+                .issues
+                .iter()
+                .take(12)
+                .map(describe_issue)
+                .collect();
             r.on_hover_text(text.join("\n"));
         }
         if let [id] = wb.selection.iter().copied().collect::<Vec<_>>()[..]
@@ -1867,17 +2039,27 @@ fn draw_curve(
     va: &ValueAxis,
     color: egui::Color32,
 ) {
-    let Some(first) = track.keys.first() else { return };
-    let Some(last) = track.keys.last() else { return };
+    let Some(first) = track.keys.first() else {
+        return;
+    };
+    let Some(last) = track.keys.last() else {
+        return;
+    };
     let p = |t: f32, v: f32| egui::pos2(axis.x(t), va.y(v));
     let stroke = egui::Stroke::new(1.6, color);
     let faint = egui::Stroke::new(1.0, color.gamma_multiply(0.45));
     painter.line_segment(
-        [egui::pos2(axis.x0.min(axis.x(0.0)), va.y(first.value)), p(first.time_ms as f32, first.value)],
+        [
+            egui::pos2(axis.x0.min(axis.x(0.0)), va.y(first.value)),
+            p(first.time_ms as f32, first.value),
+        ],
         faint,
     );
     painter.line_segment(
-        [p(last.time_ms as f32, last.value), egui::pos2(axis.x1, va.y(last.value))],
+        [
+            p(last.time_ms as f32, last.value),
+            egui::pos2(axis.x1, va.y(last.value)),
+        ],
         faint,
     );
     for w in track.keys.windows(2) {
@@ -1926,7 +2108,13 @@ fn tracks_ui(ui: &mut egui::Ui, wb: &mut Workbench, desired: &mut Vec<f32>, fx: 
         .pointer_hover_pos()
         .is_some_and(|p| p.x >= axis.x0 && ui.max_rect().contains(p));
     if area_hovered {
-        let (zoom, pan, pointer) = ui.input(|i| (i.zoom_delta(), i.smooth_scroll_delta.x, i.pointer.hover_pos()));
+        let (zoom, pan, pointer) = ui.input(|i| {
+            (
+                i.zoom_delta(),
+                i.smooth_scroll_delta.x,
+                i.pointer.hover_pos(),
+            )
+        });
         if zoom != 1.0 || pan != 0.0 {
             let at = pointer.map_or(axis.start_ms, |p| axis.t(p.x));
             let new_len = (axis.len_ms / zoom).clamp(5.0, (len * 4.0).max(1000.0));
@@ -1944,8 +2132,16 @@ fn tracks_ui(ui: &mut egui::Ui, wb: &mut Workbench, desired: &mut Vec<f32>, fx: 
     while t <= axis.start_ms + axis.len_ms {
         let x = axis.x(t);
         if x >= axis.x0 - 0.5 {
-            rp.vline(x, ruler.rect.y_range(), egui::Stroke::new(1.0, egui::Color32::from_gray(80)));
-            let label = if step >= 1000.0 { format!("{:.0} s", t / 1000.0) } else { format!("{t:.0} ms") };
+            rp.vline(
+                x,
+                ruler.rect.y_range(),
+                egui::Stroke::new(1.0, egui::Color32::from_gray(80)),
+            );
+            let label = if step >= 1000.0 {
+                format!("{:.0} s", t / 1000.0)
+            } else {
+                format!("{t:.0} ms")
+            };
             rp.text(
                 egui::pos2(x + 3.0, ruler.rect.center().y),
                 egui::Align2::LEFT_CENTER,
@@ -1964,7 +2160,11 @@ fn tracks_ui(ui: &mut egui::Ui, wb: &mut Workbench, desired: &mut Vec<f32>, fx: 
         egui::Color32::from_gray(130),
     );
     let end_x = axis.x(len);
-    rp.vline(end_x, ruler.rect.y_range(), egui::Stroke::new(2.0, egui::Color32::from_rgb(120, 120, 200)));
+    rp.vline(
+        end_x,
+        ruler.rect.y_range(),
+        egui::Stroke::new(2.0, egui::Color32::from_rgb(120, 120, 200)),
+    );
     if (ruler.clicked() || ruler.dragged())
         && let Some(p) = ruler.interact_pointer_pos()
     {
@@ -1980,11 +2180,21 @@ fn tracks_ui(ui: &mut egui::Ui, wb: &mut Workbench, desired: &mut Vec<f32>, fx: 
     if ph_x >= axis.x0 - 1.0 {
         let y = ruler.rect.bottom();
         rp.add(egui::Shape::convex_polygon(
-            vec![egui::pos2(ph_x - 6.0, y - 10.0), egui::pos2(ph_x + 6.0, y - 10.0), egui::pos2(ph_x, y)],
+            vec![
+                egui::pos2(ph_x - 6.0, y - 10.0),
+                egui::pos2(ph_x + 6.0, y - 10.0),
+                egui::pos2(ph_x, y),
+            ],
             egui::Color32::from_rgb(255, 90, 60),
             egui::Stroke::NONE,
         ));
     }
+
+    wb.layout = TimelineLayout {
+        axis: Some(axis),
+        ruler: Some(ruler.rect),
+        lanes: Vec::new(),
+    };
 
     // The preview of a drag in progress.
     let pending = wb
@@ -2050,6 +2260,7 @@ fn tracks_ui(ui: &mut egui::Ui, wb: &mut Workbench, desired: &mut Vec<f32>, fx: 
                     lo,
                     hi,
                 };
+                wb.layout.lanes.push(va);
 
                 // Lane interaction first: keys and handles added later sit on top of it.
                 let lane_resp = ui.interact(keys_rect, ui.id().with(("wb-lane", ti)), egui::Sense::click());
@@ -2106,7 +2317,7 @@ fn tracks_ui(ui: &mut egui::Ui, wb: &mut Workbench, desired: &mut Vec<f32>, fx: 
                     egui::vec2(16.0, 16.0),
                 );
                 if ui
-                    .put(x_rect, egui::Button::new(egui::RichText::new("✕").small()).frame(false))
+                    .put(x_rect, egui::Button::new(egui::RichText::new("×").size(15.0)).frame(false))
                     .on_hover_text(format!("remove the {label} track"))
                     .clicked()
                 {

@@ -111,7 +111,15 @@ fn spawn_face(
     let deformed = assets.face.mesh.clone();
     let Some((mut meshes, mut materials)) = visuals else {
         // Headless: deformation only.
-        commands.insert_resource(FaceRig { assets, deformer, deformed, mesh: Handle::default(), applied: Vec::new(), show_muscles: false, dirty: false });
+        commands.insert_resource(FaceRig {
+            assets,
+            deformer,
+            deformed,
+            mesh: Handle::default(),
+            applied: Vec::new(),
+            show_muscles: false,
+            dirty: false,
+        });
         return;
     };
     let mesh = meshes.add(to_bevy_mesh(&deformed));
@@ -185,7 +193,9 @@ fn deform_face(pose: Res<DisplayPose>, rig: Option<ResMut<FaceRig>>) {
 }
 
 fn upload_mesh(rig: Option<ResMut<FaceRig>>, meshes: Option<ResMut<Assets<Mesh>>>) {
-    let (Some(mut rig), Some(mut meshes)) = (rig, meshes) else { return };
+    let (Some(mut rig), Some(mut meshes)) = (rig, meshes) else {
+        return;
+    };
     if !rig.dirty {
         return;
     }

@@ -185,7 +185,9 @@ fn connector(source: &Source, start_pose: Option<Vec<f32>>, tap: &Tap) -> Connec
 fn untapped_connector(source: &Source, start_pose: Option<Vec<f32>>) -> Connector {
     match source.clone() {
         Source::Offline => Box::new(|| {
-            Err(facetwin_link::LinkError::Disconnected("disconnected by the user".into()))
+            Err(facetwin_link::LinkError::Disconnected(
+                "disconnected by the user".into(),
+            ))
         }),
         Source::Simulated => {
             let mut pending = start_pose;
@@ -291,7 +293,9 @@ fn update_display_pose(
         display.positions.clone_from(pose);
         return;
     }
-    let Some(measured) = link.view.positions_norm() else { return };
+    let Some(measured) = link.view.positions_norm() else {
+        return;
+    };
     let display = &mut *display;
     if display.positions.len() != measured.len() {
         display.positions = measured;

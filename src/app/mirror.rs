@@ -24,7 +24,7 @@
 use super::link::{DisplayPose, Link, LinkRequest, LinkTap, ReplayPose, Source};
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
-use egui_plot::{Corner, Legend, Line, LineStyle, MarkerShape, Plot, PlotPoint, Points, VLine};
+use egui_plot::{Legend, Line, LineStyle, MarkerShape, Plot, PlotPoint, Points, VLine};
 use facetwin_head::HeadConfig;
 use facetwin_link::{LinkEvent, LinkState};
 use facetwin_mirror::{
@@ -161,8 +161,7 @@ pub struct ChannelSeries {
 /// Every `stride`-th index of `0..n`, always including the last.
 fn decimated(n: usize, max_points: usize) -> impl Iterator<Item = usize> {
     let stride = n.div_ceil(max_points.max(1)).max(1);
-    (0..n)
-        .filter(move |i| i % stride == 0 || *i + 1 == n)
+    (0..n).filter(move |i| i % stride == 0 || *i + 1 == n)
 }
 
 /// The series of `channel` over `[now - window, now]`, at most `max_points` per line (fault
@@ -185,7 +184,9 @@ pub fn channel_series(
         ..ChannelSeries::default()
     };
     for i in decimated(n, max_points) {
-        let Some(s) = tel.get(start + i) else { continue };
+        let Some(s) = tel.get(start + i) else {
+            continue;
+        };
         let Some(c) = s.telemetry.channels().get(channel) else {
             continue;
         };
@@ -217,9 +218,12 @@ pub fn channel_series(
     let cmd = &history.commands;
     let cstart = cmd.partition_point(|s| s.t < from);
     for i in decimated(cmd.len() - cstart, max_points) {
-        let Some(s) = cmd.get(cstart + i) else { continue };
+        let Some(s) = cmd.get(cstart + i) else {
+            continue;
+        };
         if let Some(&q) = s.targets.positions().get(channel) {
-            out.commanded.push(PlotPoint::new(s.t - now, q15_to_norm(q)));
+            out.commanded
+                .push(PlotPoint::new(s.t - now, q15_to_norm(q)));
         }
     }
     out
@@ -1047,7 +1051,9 @@ pub fn handle_requests(
                     .info
                     .is_some_and(|i| i.capabilities & capability::FAULT_INJECTION == 0);
                 state.inject_status = Some(if unsupported {
-                    Err(format!("{text} queued, but this head does not report fault injection"))
+                    Err(format!(
+                        "{text} queued, but this head does not report fault injection"
+                    ))
                 } else {
                     Ok(format!("{text} queued"))
                 });
@@ -1081,8 +1087,8 @@ pub fn handle_requests(
                 }
             }
             MirrorRequest::SaveCalibration(path) => {
-                state.calibration.status = Some(
-                    if state.calibration.calibration.channels.is_empty() {
+                state.calibration.status =
+                    Some(if state.calibration.calibration.channels.is_empty() {
                         Err("nothing to save: calibrate a channel first".into())
                     } else {
                         state
@@ -1091,8 +1097,7 @@ pub fn handle_requests(
                             .save(path)
                             .map(|()| format!("saved {}", path.display()))
                             .map_err(|e| e.to_string())
-                    },
-                );
+                    });
             }
             MirrorRequest::LoadCalibration(path) => match Calibration::load(path) {
                 Ok(c) => {
@@ -1107,8 +1112,9 @@ pub fn handle_requests(
             },
             MirrorRequest::ApplyCalibration(on) => {
                 if *on && state.calibration.calibration.channels.is_empty() {
-                    state.calibration.status =
-                        Some(Err("no calibration: calibrate a channel or load a file".into()));
+                    state.calibration.status = Some(Err(
+                        "no calibration: calibrate a channel or load a file".into(),
+                    ));
                 } else {
                     state.calibration.apply = *on;
                 }
@@ -1152,7 +1158,11 @@ pub fn ingest(mut state: ResMut<MirrorState>, tap: Res<LinkTap>, mut link: ResMu
         }
         for e in shadow.take_events() {
             if let Some(rec) = state.recording.recorder.as_mut() {
-                let name = link.channel_names.get(e.channel).cloned().unwrap_or_default();
+                let name = link
+                    .channel_names
+                    .get(e.channel)
+                    .cloned()
+                    .unwrap_or_default();
                 let text = format!(
                     "{} {} on channel {} ({name})",
                     if e.raised { "ALARM" } else { "cleared" },
@@ -1160,9 +1170,12 @@ pub fn ingest(mut state: ResMut<MirrorState>, tap: Res<LinkTap>, mut link: ResMu
                     e.channel
                 );
                 let ch = u8::try_from(e.channel).ok();
-                if let Err(err) =
-                    rec.record_event_kind(u64::try_from(e.t.as_nanos()).unwrap_or(0), "alarm", &text, ch)
-                {
+                if let Err(err) = rec.record_event_kind(
+                    u64::try_from(e.t.as_nanos()).unwrap_or(0),
+                    "alarm",
+                    &text,
+                    ch,
+                ) {
                     state.recording.fail("writing the recording", err);
                 }
             }
@@ -1349,18 +1362,12 @@ pub fn alarm_banner(shadow: &Shadow, names: &[String]) -> Vec<String> {
 
 pub fn header_view(state: &MirrorState, link: &Link) -> HeaderView {
     let linkline = match &link.view.state {
-        LinkState::Connected => (
-            format!("● {} — connected", link.source.label()),
-            Level::Ok,
-        ),
+        LinkState::Connected => (format!("{} — connected", link.source.label()), Level::Ok),
         LinkState::Disconnected { reason } => (
-            format!("● {} — disconnected: {reason}", link.source.label()),
+            format!("{} — disconnected: {reason}", link.source.label()),
             Level::Bad,
         ),
-        other => (
-            format!("● {} — {other:?}", link.source.label()),
-            Level::Warn,
-        ),
+        other => (format!("{} — {other:?}", link.source.label()), Level::Warn),
     };
     let refusal = if link.view.state.is_connected() {
         None
@@ -1369,7 +1376,7 @@ pub fn header_view(state: &MirrorState, link: &Link) -> HeaderView {
             .safety
             .refusal
             .as_ref()
-            .map(|r| format!("⛔ commands withheld: {r}"))
+            .map(|r| format!("Commands withheld: {r}"))
     };
     let alarms = state
         .shadow
@@ -1379,7 +1386,7 @@ pub fn header_view(state: &MirrorState, link: &Link) -> HeaderView {
         .unwrap_or_default();
     let recording = state.recording.elapsed(state.now).map(|e| {
         format!(
-            "⏺ REC {:.1} s · {} msgs · {} segment(s)",
+            "REC {:.1} s · {} msgs · {} segment(s)",
             e.as_secs_f64(),
             state.recording.stats.messages,
             state.recording.stats.segments
@@ -1464,7 +1471,29 @@ impl Plugin for MirrorPlugin {
             .add_message::<MirrorRequest>()
             .add_systems(Update, (handle_requests, ingest, drive_replay).chain())
             .add_systems(Last, apply_calibration)
-            .add_systems(EguiPrimaryContextPass, mirror_window.after(super::ui::panels));
+            .add_systems(
+                EguiPrimaryContextPass,
+                mirror_window.after(super::ui::panels),
+            );
+        app.add_systems(Update, temp_demo_fault); // TEMP-DEMO
+    }
+}
+
+// TEMP-DEMO
+fn temp_demo_fault(mut n: Local<u32>, mut w: MessageWriter<MirrorRequest>) {
+    if std::env::var_os("FACETWIN_MIRROR_DEMO").is_none() {
+        return;
+    }
+    *n += 1;
+    if *n == 30 {
+        w.write(MirrorRequest::Shadow(true));
+    }
+    if *n == 60 {
+        w.write(MirrorRequest::InjectFault {
+            channel: 12,
+            kind: FaultKind::TornTendon,
+            active: true,
+        });
     }
 }
 
@@ -1501,6 +1530,9 @@ pub struct MirrorUi {
     pub calib_path: String,
     freeze_after: Option<u32>,
     frames: u32,
+    /// Screenshot mode: the shadow table as it was when the picture froze.
+    frozen_shadow: Option<Vec<ShadowRow>>,
+    screenshot_frozen: bool,
 }
 
 fn default_prefix() -> String {
@@ -1532,7 +1564,25 @@ impl MirrorUi {
             calib_path: "calibration.ron".into(),
             freeze_after,
             frames: 0,
+            frozen_shadow: None,
+            screenshot_frozen: false,
         }
+        .with_tab_from_env()
+    }
+
+    /// `FACETWIN_MIRROR_TAB=plots|packets|record|shadow|calibrate` opens that tab at start
+    /// (README pictures, screenshots of a given tab).
+    fn with_tab_from_env(mut self) -> Self {
+        if let Ok(t) = std::env::var("FACETWIN_MIRROR_TAB") {
+            self.tab = match t.to_ascii_lowercase().as_str() {
+                "packets" => Tab::Packets,
+                "record" | "replay" => Tab::Record,
+                "shadow" => Tab::Shadow,
+                "calibrate" | "calibration" => Tab::Calibrate,
+                _ => Tab::Plots,
+            };
+        }
+        self
     }
 }
 
@@ -1550,10 +1600,18 @@ const ALARM_RED: egui::Color32 = egui::Color32::from_rgb(255, 90, 90);
 fn status_line(ui: &mut egui::Ui, status: &Option<Result<String, String>>) {
     match status {
         Some(Ok(s)) => {
-            ui.label(egui::RichText::new(s).small().color(egui::Color32::LIGHT_GREEN));
+            ui.label(
+                egui::RichText::new(s)
+                    .small()
+                    .color(egui::Color32::LIGHT_GREEN),
+            );
         }
         Some(Err(e)) => {
-            ui.label(egui::RichText::new(format!("⚠ {e}")).small().color(ALARM_RED));
+            ui.label(
+                egui::RichText::new(format!("⚠ {e}"))
+                    .small()
+                    .color(ALARM_RED),
+            );
         }
         None => {}
     }
@@ -1591,6 +1649,7 @@ fn mirror_window(
     if mui.freeze_after.is_some_and(|n| mui.frames >= n) {
         mui.freeze_after = None;
         mui.plots_paused = true;
+        mui.screenshot_frozen = true;
         state.packets.paused = true;
     }
     let viewport = ctx.viewport_rect();
@@ -1635,7 +1694,11 @@ pub fn mirror_ui(
         if ui.add(stop).clicked() {
             link_requests.write(LinkRequest::EmergencyStop);
         }
-        ui.label(egui::RichText::new(&header.link.0).small().color(color(header.link.1)));
+        ui.label(
+            egui::RichText::new(&header.link.0)
+                .small()
+                .color(color(header.link.1)),
+        );
     });
     if let Some(r) = &header.refusal {
         ui.label(egui::RichText::new(r).small().strong().color(ALARM_RED));
@@ -1644,18 +1707,18 @@ pub fn mirror_ui(
         if let Some(rec) = &header.recording {
             ui.label(egui::RichText::new(rec).small().strong().color(ALARM_RED));
         }
-        ui.label(egui::RichText::new(&header.tap.0).small().color(color(header.tap.1)));
+        ui.label(
+            egui::RichText::new(&header.tap.0)
+                .small()
+                .color(color(header.tap.1)),
+        );
     });
     for a in &header.alarms {
         egui::Frame::new()
             .fill(egui::Color32::from_rgb(120, 10, 10))
             .inner_margin(4.0)
             .show(ui, |ui| {
-                ui.label(
-                    egui::RichText::new(a)
-                        .strong()
-                        .color(egui::Color32::WHITE),
-                );
+                ui.label(egui::RichText::new(a).strong().color(egui::Color32::WHITE));
             });
     }
     ui.horizontal(|ui| {
@@ -1695,7 +1758,7 @@ fn channel_combo(ui: &mut egui::Ui, id: &str, names: &[String], value: &mut usiz
 
 fn plots_tab_ui(ui: &mut egui::Ui, state: &MirrorState, mui: &mut MirrorUi, link: &Link) {
     ui.horizontal(|ui| {
-        let label = if mui.plots_paused { "▶ Resume" } else { "⏸ Pause" };
+        let label = if mui.plots_paused { "Resume" } else { "Pause" };
         if ui.button(label).clicked() {
             mui.plots_paused = !mui.plots_paused;
             if !mui.plots_paused {
@@ -1733,11 +1796,15 @@ fn plots_tab_ui(ui: &mut egui::Ui, state: &MirrorState, mui: &mut MirrorUi, link
         for (k, &c) in mui.selected.iter().enumerate() {
             let name = link.channel_names.get(c).map_or("?", String::as_str);
             let chip = egui::Button::new(
-                egui::RichText::new(format!("{c} {name} ✕"))
+                egui::RichText::new(format!("{c} {name} ×"))
                     .small()
                     .color(series_color(k)),
             );
-            if ui.add(chip).on_hover_text("remove from the plots").clicked() {
+            if ui
+                .add(chip)
+                .on_hover_text("remove from the plots")
+                .clicked()
+            {
                 remove = Some(k);
             }
         }
@@ -1799,11 +1866,27 @@ fn plots_tab_ui(ui: &mut egui::Ui, state: &MirrorState, mui: &mut MirrorUi, link
         });
 }
 
+type Pick = fn(&ChannelSeries) -> &[PlotPoint];
+
 /// The four detail plots (position with commands and fault markers, velocity, current,
 /// temperature) for the selected channels, x in seconds before now.
 pub fn plots_ui(ui: &mut egui::Ui, view: &PlotsView, live: bool, reset: bool) {
     let w = ((ui.available_width() - 8.0) / 2.0).max(120.0);
-    let plot = |id: &'static str, h: f32| {
+    // Never zoom into noise: each plot spans at least this much of its quantity.
+    let plot = |id: &'static str, h: f32, pick: Pick, min_span: f64| {
+        let (lo, hi) = view
+            .series
+            .iter()
+            .flat_map(|s| {
+                pick(s).iter().chain(if id == "mirror-pos" {
+                    s.commanded.as_slice()
+                } else {
+                    &[]
+                })
+            })
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+                (lo.min(p.y), hi.max(p.y))
+            });
         let mut p = Plot::new(id)
             .width(w)
             .height(h)
@@ -1814,45 +1897,40 @@ pub fn plots_ui(ui: &mut egui::Ui, view: &PlotsView, live: bool, reset: bool) {
             .allow_scroll(!live)
             .allow_drag(!live)
             .y_axis_min_width(30.0);
+        if lo.is_finite() && hi.is_finite() && hi - lo < min_span {
+            let mid = 0.5 * (lo + hi);
+            p = p
+                .include_y(mid - 0.5 * min_span)
+                .include_y(mid + 0.5 * min_span);
+        }
         if reset || live {
             p = p.reset();
         }
         p
     };
-    type Pick = fn(&ChannelSeries) -> &[PlotPoint];
-    let quantities: [(&'static str, &'static str, Pick); 4] = [
-        ("mirror-pos", "position (travel) — solid measured, dashed commanded", |s| {
-            &s.position
-        }),
-        ("mirror-vel", "velocity (travel/s)", |s| &s.velocity),
-        ("mirror-cur", "current (mA)", |s| &s.current_ma),
-        ("mirror-temp", "temperature (°C)", |s| &s.temperature_c),
+    let quantities: [(&'static str, &'static str, Pick, f64); 4] = [
+        (
+            "mirror-pos",
+            "position (travel) — solid measured, dashed commanded",
+            |s| &s.position,
+            0.2,
+        ),
+        ("mirror-vel", "velocity (travel/s)", |s| &s.velocity, 0.2),
+        ("mirror-cur", "current (mA)", |s| &s.current_ma, 40.0),
+        ("mirror-temp", "temperature (°C)", |s| &s.temperature_c, 4.0),
     ];
     egui::Grid::new("mirror-plot-grid")
         .num_columns(2)
         .spacing([6.0, 2.0])
         .show(ui, |ui| {
-            for (k, (id, title, pick)) in quantities.into_iter().enumerate() {
+            for (k, (id, title, pick, min_span)) in quantities.into_iter().enumerate() {
                 ui.vertical(|ui| {
                     ui.label(egui::RichText::new(title).small());
-                    let mut p = plot(id, 118.0);
-                    if k == 0 {
-                        p = p.legend(
-                            Legend::default()
-                                .position(Corner::LeftTop)
-                                .text_style(egui::TextStyle::Small)
-                                .background_alpha(0.6),
-                        );
-                    }
-                    p.show(ui, |pu| {
+                    plot(id, 96.0, pick, min_span).show(ui, |pu| {
                         for (j, s) in view.series.iter().enumerate() {
                             let c = series_color(j);
                             let name = format!("{} {}", s.channel, s.name);
-                            pu.line(
-                                Line::new(name.clone(), pick(s))
-                                    .color(c)
-                                    .width(1.5),
-                            );
+                            pu.line(Line::new(name.clone(), pick(s)).color(c).width(1.5));
                             if k == 0 {
                                 pu.line(
                                     Line::new(format!("{name} cmd"), s.commanded.as_slice())
@@ -1899,7 +1977,7 @@ pub fn sparklines_ui(ui: &mut egui::Ui, sparks: &[Sparkline], selected: &[usize]
     let cols = 5usize;
     let gap = 3.0;
     let w = ((ui.available_width() - gap * (cols as f32 - 1.0)) / cols as f32).max(60.0);
-    let h = 34.0;
+    let h = 28.0;
     let mut clicked = None;
     egui::Grid::new("mirror-sparklines")
         .spacing([gap, gap])
@@ -1919,10 +1997,14 @@ pub fn sparklines_ui(ui: &mut egui::Ui, sparks: &[Sparkline], selected: &[usize]
                 painter.rect_filled(rect, 2.0, bg);
                 let (lo, hi) = s.limits;
                 let span = (hi - lo).max(1e-3);
-                let y = |v: f32| rect.bottom() - 2.0 - ((v - lo) / span).clamp(0.0, 1.0) * (h - 4.0);
+                let y =
+                    |v: f32| rect.bottom() - 2.0 - ((v - lo) / span).clamp(0.0, 1.0) * (h - 4.0);
                 if let Some(c) = s.commanded {
                     painter.line_segment(
-                        [egui::pos2(rect.left(), y(c)), egui::pos2(rect.right(), y(c))],
+                        [
+                            egui::pos2(rect.left(), y(c)),
+                            egui::pos2(rect.right(), y(c)),
+                        ],
                         egui::Stroke::new(1.0, egui::Color32::from_gray(90)),
                     );
                 }
@@ -1984,8 +2066,16 @@ fn packets_tab_ui(ui: &mut egui::Ui, state: &mut MirrorState, mui: &mut MirrorUi
                 DirectionFilter::FromHead => "← from head",
             })
             .show_ui(ui, |ui| {
-                ui.selectable_value(&mut mui.filter.direction, DirectionFilter::Both, "both ways");
-                ui.selectable_value(&mut mui.filter.direction, DirectionFilter::ToHead, "→ to head");
+                ui.selectable_value(
+                    &mut mui.filter.direction,
+                    DirectionFilter::Both,
+                    "both ways",
+                );
+                ui.selectable_value(
+                    &mut mui.filter.direction,
+                    DirectionFilter::ToHead,
+                    "→ to head",
+                );
                 ui.selectable_value(
                     &mut mui.filter.direction,
                     DirectionFilter::FromHead,
@@ -2010,7 +2100,11 @@ fn packets_tab_ui(ui: &mut egui::Ui, state: &mut MirrorState, mui: &mut MirrorUi
                 .hint_text("text filter")
                 .desired_width(110.0),
         );
-        let label = if state.packets.paused { "▶ Resume" } else { "⏸ Pause" };
+        let label = if state.packets.paused {
+            "Resume"
+        } else {
+            "Pause"
+        };
         if ui.button(label).clicked() {
             state.packets.paused = !state.packets.paused;
         }
@@ -2056,7 +2150,7 @@ fn packets_tab_ui(ui: &mut egui::Ui, state: &mut MirrorState, mui: &mut MirrorUi
     ui.label(
         egui::RichText::new(format!(
             "{:>9} {} {:>3} {:<16} {}",
-            "t (s)", "↔", "seq", "type", "decoded"
+            "t (s)", "d", "seq", "type", "decoded"
         ))
         .monospace()
         .size(10.5)
@@ -2101,7 +2195,8 @@ fn packets_tab_ui(ui: &mut egui::Ui, state: &mut MirrorState, mui: &mut MirrorUi
             mui.export_status = Some(if mui.export_path.trim().is_empty() {
                 Err("give a file path".into())
             } else {
-                export_packets(&rows, &path).map(|n| format!("wrote {n} rows to {}", path.display()))
+                export_packets(&rows, &path)
+                    .map(|n| format!("wrote {n} rows to {}", path.display()))
             });
         }
     });
@@ -2115,7 +2210,7 @@ fn record_tab_ui(
     link: &Link,
     out: &mut Vec<MirrorRequest>,
 ) {
-    egui::ScrollArea::vertical()
+    egui::ScrollArea::both()
         .id_salt("mirror-record")
         .auto_shrink([false, false])
         .show(ui, |ui| {
@@ -2127,7 +2222,7 @@ fn record_tab_ui(
                     egui::TextEdit::singleline(&mut mui.record_prefix).desired_width(240.0),
                 );
                 if state.recording.is_recording() {
-                    if ui.button("⏹ Stop").clicked() {
+                    if ui.button("Stop recording").clicked() {
                         out.push(MirrorRequest::StopRecording);
                         if let Some(p) = &state.recording.prefix {
                             mui.replay_path = p.display().to_string();
@@ -2135,7 +2230,7 @@ fn record_tab_ui(
                         mui.record_prefix = default_prefix();
                     }
                 } else if ui
-                    .button(egui::RichText::new("⏺ Record").color(ALARM_RED))
+                    .button(egui::RichText::new("Record").strong().color(ALARM_RED))
                     .clicked()
                 {
                     out.push(MirrorRequest::StartRecording(PathBuf::from(
@@ -2172,7 +2267,9 @@ fn record_tab_ui(
                         .desired_width(240.0),
                 );
                 if ui.button("Open").clicked() {
-                    out.push(MirrorRequest::OpenReplay(PathBuf::from(mui.replay_path.trim())));
+                    out.push(MirrorRequest::OpenReplay(PathBuf::from(
+                        mui.replay_path.trim(),
+                    )));
                 }
                 if state.replay.replay.is_some() && ui.button("Close").clicked() {
                     out.push(MirrorRequest::CloseReplay);
@@ -2200,10 +2297,10 @@ fn record_tab_ui(
                     ui.selectable_value(&mut mui.speed, s, format!("{s}×"));
                 }
                 if state.replay.playing {
-                    if ui.button("⏸ Pause").clicked() {
+                    if ui.button("Pause").clicked() {
                         out.push(MirrorRequest::PauseReplay);
                     }
-                } else if ui.button("▶ Play on the face").clicked() {
+                } else if ui.button("Play on the face").clicked() {
                     out.push(MirrorRequest::PlayReplay(mui.speed));
                 }
                 let mut show = state.replay.show_on_face;
@@ -2224,7 +2321,9 @@ fn record_tab_ui(
                 out.push(MirrorRequest::PlayOnSimulatedHead(mui.speed));
             }
             if let Some(p) = link.view.playhead {
-                ui.label(egui::RichText::new(format!("link playing: {:.2} s", p.as_secs_f64())).small());
+                ui.label(
+                    egui::RichText::new(format!("link playing: {:.2} s", p.as_secs_f64())).small(),
+                );
             }
             let pos = state.replay.position.as_secs_f64();
             Plot::new("mirror-replay-overview")
@@ -2255,14 +2354,23 @@ fn shadow_tab_ui(
 ) {
     let mut on = state.shadow.shadow.is_some();
     if ui
-        .checkbox(&mut on, "Shadow mode: a simulated head fed the same commands, compared per motor")
+        .checkbox(
+            &mut on,
+            "Shadow mode: a simulated head fed the same commands, compared per motor",
+        )
         .changed()
     {
         out.push(MirrorRequest::Shadow(on));
     }
     ui.horizontal(|ui| {
         ui.label("inject");
-        channel_combo(ui, "mirror-inject-ch", &link.channel_names, &mut mui.inject_channel, 150.0);
+        channel_combo(
+            ui,
+            "mirror-inject-ch",
+            &link.channel_names,
+            &mut mui.inject_channel,
+            150.0,
+        );
         egui::ComboBox::from_id_salt("mirror-inject-kind")
             .width(100.0)
             .selected_text(format!("{:?}", mui.inject_kind))
@@ -2276,7 +2384,9 @@ fn shadow_tab_ui(
         let r = ui.add_enabled(blocked.is_none(), egui::Button::new("Inject fault"));
         let r = match &blocked {
             Some(why) => r.on_disabled_hover_text(why.clone()),
-            None => r.on_hover_text("queues InjectFault (simulated heads and `facetwin head --pty`)"),
+            None => {
+                r.on_hover_text("queues InjectFault (simulated heads and `facetwin head --pty`)")
+            }
         };
         if r.clicked() {
             out.push(MirrorRequest::InjectFault {
@@ -2297,8 +2407,14 @@ fn shadow_tab_ui(
         );
         return;
     };
-    let rows = shadow_rows(shadow, &link.channel_names);
-    egui::ScrollArea::vertical()
+    let rows = match &mui.frozen_shadow {
+        Some(rows) => rows.clone(),
+        None => shadow_rows(shadow, &link.channel_names),
+    };
+    if mui.screenshot_frozen && mui.frozen_shadow.is_none() {
+        mui.frozen_shadow = Some(rows.clone());
+    }
+    egui::ScrollArea::both()
         .id_salt("mirror-shadow")
         .auto_shrink([false, false])
         .show(ui, |ui| {
@@ -2307,7 +2423,17 @@ fn shadow_tab_ui(
                 .num_columns(8)
                 .spacing([8.0, 1.0])
                 .show(ui, |ui| {
-                    for h in ["ch", "name", "cmd", "meas", "sim", "Δpos", "I meas/sim mA", "ratio", "alarm"] {
+                    for h in [
+                        "ch",
+                        "name",
+                        "cmd",
+                        "meas",
+                        "sim",
+                        "Δpos",
+                        "I meas/sim mA",
+                        "ratio",
+                        "alarm",
+                    ] {
                         ui.label(egui::RichText::new(h).small().strong());
                     }
                     ui.end_row();
@@ -2328,7 +2454,10 @@ fn shadow_tab_ui(
                         cell(ui, format!("{:+.2}", r.simulated));
                         cell(ui, format!("{:+.3}", r.position_error));
                         cell(ui, format!("{:.0}/{:.0}", r.measured_ma, r.simulated_ma));
-                        cell(ui, r.current_ratio.map_or("-".into(), |x| format!("{x:.2}")));
+                        cell(
+                            ui,
+                            r.current_ratio.map_or("-".into(), |x| format!("{x:.2}")),
+                        );
                         let what = match (r.position_alarm, r.current_alarm) {
                             (true, true) => "POSITION + LOW CURRENT",
                             (true, false) => "POSITION (jam?)",
@@ -2342,7 +2471,10 @@ fn shadow_tab_ui(
             ui.separator();
             ui.label(egui::RichText::new("alarm log").small().strong());
             for e in state.shadow.log.iter().rev().take(12) {
-                let name = link.channel_names.get(e.channel).map_or("?", String::as_str);
+                let name = link
+                    .channel_names
+                    .get(e.channel)
+                    .map_or("?", String::as_str);
                 ui.label(
                     egui::RichText::new(format!(
                         "{:>8.3} s {} ch{} ({name}) {} · Δpos {:+.3} · ratio {}",
@@ -2355,7 +2487,11 @@ fn shadow_tab_ui(
                     ))
                     .monospace()
                     .size(10.5)
-                    .color(if e.raised { ALARM_RED } else { egui::Color32::GRAY }),
+                    .color(if e.raised {
+                        ALARM_RED
+                    } else {
+                        egui::Color32::GRAY
+                    }),
                 );
             }
         });
@@ -2371,7 +2507,13 @@ fn calibrate_tab_ui(
     let cal = &state.calibration;
     ui.horizontal(|ui| {
         ui.label("channel");
-        channel_combo(ui, "mirror-calib-ch", &link.channel_names, &mut mui.calib_channel, 170.0);
+        channel_combo(
+            ui,
+            "mirror-calib-ch",
+            &link.channel_names,
+            &mut mui.calib_channel,
+            170.0,
+        );
         if cal.calibrator.is_some() {
             if ui.button("Abort").clicked() {
                 out.push(MirrorRequest::AbortCalibration);
@@ -2421,21 +2563,28 @@ fn calibrate_tab_ui(
         ui.label("file");
         ui.add(egui::TextEdit::singleline(&mut mui.calib_path).desired_width(200.0));
         if ui.button("Save").clicked() {
-            out.push(MirrorRequest::SaveCalibration(PathBuf::from(mui.calib_path.trim())));
+            out.push(MirrorRequest::SaveCalibration(PathBuf::from(
+                mui.calib_path.trim(),
+            )));
         }
         if ui.button("Load").clicked() {
-            out.push(MirrorRequest::LoadCalibration(PathBuf::from(mui.calib_path.trim())));
+            out.push(MirrorRequest::LoadCalibration(PathBuf::from(
+                mui.calib_path.trim(),
+            )));
         }
     });
     let mut apply = cal.apply;
     if ui
-        .checkbox(&mut apply, "Apply calibration (map the designer's pose on the host)")
+        .checkbox(
+            &mut apply,
+            "Apply calibration (map the designer's pose on the host)",
+        )
         .changed()
     {
         out.push(MirrorRequest::ApplyCalibration(apply));
     }
     if !cal.calibrated.is_empty() || !cal.calibration.channels.is_empty() {
-        egui::ScrollArea::vertical()
+        egui::ScrollArea::both()
             .id_salt("mirror-calib")
             .auto_shrink([false, false])
             .show(ui, |ui| {

@@ -115,11 +115,22 @@ pub fn deform_cost_ms() -> anyhow::Result<(f64, usize)> {
 
 /// The twin without a window or renderer: the same link, face and parts plugins on
 /// `MinimalPlugins`, for tests and headless runs. Call `app.update()` to step it.
-pub fn headless_app(face: face::FaceAssets, source: link::Source, rate_hz: u32, pose: Vec<f32>) -> App {
+pub fn headless_app(
+    face: face::FaceAssets,
+    source: link::Source,
+    rate_hz: u32,
+    pose: Vec<f32>,
+) -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, TransformPlugin))
-        .add_plugins(bevy_rapier3d::prelude::RapierPhysicsPlugin::<bevy_rapier3d::prelude::NoUserData>::default())
-        .add_plugins(link::LinkPlugin { initial: source, rate_hz, pose })
+        .add_plugins(bevy_rapier3d::prelude::RapierPhysicsPlugin::<
+            bevy_rapier3d::prelude::NoUserData,
+        >::default())
+        .add_plugins(link::LinkPlugin {
+            initial: source,
+            rate_hz,
+            pose,
+        })
         .add_plugins(face::FacePlugin { assets: face })
         .add_plugins(parts::PartsPlugin)
         .add_plugins(mirror::MirrorPlugin::default());

@@ -135,18 +135,45 @@ struct PartVisuals {
     teeth_mat: Handle<StandardMaterial>,
 }
 
-fn part_visuals(meshes: &mut Assets<Mesh>, materials: &mut Assets<StandardMaterial>, r: f32) -> PartVisuals {
+fn part_visuals(
+    meshes: &mut Assets<Mesh>,
+    materials: &mut Assets<StandardMaterial>,
+    r: f32,
+) -> PartVisuals {
     let lid_color = |_: Vec3| [0.80, 0.58, 0.47, 1.0];
     PartVisuals {
-        eye: meshes.add(sphere_patch(r, -1.5, 1.5, std::f32::consts::PI * 0.999, eye_color)),
+        eye: meshes.add(sphere_patch(
+            r,
+            -1.5,
+            1.5,
+            std::f32::consts::PI * 0.999,
+            eye_color,
+        )),
         upper_lid: meshes.add(sphere_patch(r * 1.07, 0.30, 1.45, 1.25, lid_color)),
         lower_lid: meshes.add(sphere_patch(r * 1.06, -1.45, -0.42, 1.25, lid_color)),
         tongue: meshes.add(Sphere::new(1.0).mesh().uv(24, 12)),
         teeth: meshes.add(Cuboid::new(0.026, 0.005, 0.008)),
-        shiny: materials.add(StandardMaterial { base_color: Color::WHITE, perceptual_roughness: 0.15, reflectance: 0.6, ..default() }),
-        skin: materials.add(StandardMaterial { base_color: Color::WHITE, perceptual_roughness: 0.6, ..default() }),
-        tongue_mat: materials.add(StandardMaterial { base_color: Color::srgb(0.55, 0.16, 0.18), perceptual_roughness: 0.4, ..default() }),
-        teeth_mat: materials.add(StandardMaterial { base_color: Color::srgb(0.92, 0.9, 0.84), perceptual_roughness: 0.3, ..default() }),
+        shiny: materials.add(StandardMaterial {
+            base_color: Color::WHITE,
+            perceptual_roughness: 0.15,
+            reflectance: 0.6,
+            ..default()
+        }),
+        skin: materials.add(StandardMaterial {
+            base_color: Color::WHITE,
+            perceptual_roughness: 0.6,
+            ..default()
+        }),
+        tongue_mat: materials.add(StandardMaterial {
+            base_color: Color::srgb(0.55, 0.16, 0.18),
+            perceptual_roughness: 0.4,
+            ..default()
+        }),
+        teeth_mat: materials.add(StandardMaterial {
+            base_color: Color::srgb(0.92, 0.9, 0.84),
+            perceptual_roughness: 0.3,
+            ..default()
+        }),
     }
 }
 
@@ -162,7 +189,9 @@ fn spawn_parts(
     let lm = &rig.assets.face.landmarks;
     let get = |n: &str| lm.get(n).map(Vec3::from);
     let r = lm.eye_radius_m;
-    let vis = meshes.zip(materials).map(|(mut m, mut mat)| part_visuals(&mut m, &mut mat, r));
+    let vis = meshes
+        .zip(materials)
+        .map(|(mut m, mut mat)| part_visuals(&mut m, &mut mat, r));
     if let Some(neck) = get("neck_base") {
         commands.entity(head).insert(HeadBody { pivot: neck });
     }
@@ -178,41 +207,73 @@ fn spawn_parts(
             .spawn((
                 Part::Eye,
                 RigidBody::Dynamic,
-                AdditionalMassProperties::MassProperties(MassProperties { mass: 0.007, principal_inertia: Vec3::splat(4e-7), ..default() }),
+                AdditionalMassProperties::MassProperties(MassProperties {
+                    mass: 0.007,
+                    principal_inertia: Vec3::splat(4e-7),
+                    ..default()
+                }),
                 GravityScale(0.0),
                 Transform::from_translation(c),
                 ImpulseJoint::new(head, TypedJoint::GenericJoint(eye_joint)),
             ))
             .id();
-        let lid_joint = RevoluteJointBuilder::new(Vec3::X).local_anchor1(c).local_anchor2(Vec3::ZERO).motor_position(0.0, STIFFNESS, DAMPING);
+        let lid_joint = RevoluteJointBuilder::new(Vec3::X)
+            .local_anchor1(c)
+            .local_anchor2(Vec3::ZERO)
+            .motor_position(0.0, STIFFNESS, DAMPING);
         let lid = commands
             .spawn((
-                Part::Lid { channel: lid_channel },
+                Part::Lid {
+                    channel: lid_channel,
+                },
                 RigidBody::Dynamic,
-                AdditionalMassProperties::MassProperties(MassProperties { mass: 0.002, principal_inertia: Vec3::splat(2e-7), ..default() }),
+                AdditionalMassProperties::MassProperties(MassProperties {
+                    mass: 0.002,
+                    principal_inertia: Vec3::splat(2e-7),
+                    ..default()
+                }),
                 GravityScale(0.0),
                 Transform::from_translation(c),
                 ImpulseJoint::new(head, lid_joint),
             ))
             .id();
         if let Some(v) = &vis {
-            commands.entity(eye).insert((Mesh3d(v.eye.clone()), MeshMaterial3d(v.shiny.clone())));
-            commands.entity(lid).insert((Mesh3d(v.upper_lid.clone()), MeshMaterial3d(v.skin.clone())));
-            let lower = commands.spawn((Mesh3d(v.lower_lid.clone()), MeshMaterial3d(v.skin.clone()), Transform::from_translation(c))).id();
+            commands
+                .entity(eye)
+                .insert((Mesh3d(v.eye.clone()), MeshMaterial3d(v.shiny.clone())));
+            commands
+                .entity(lid)
+                .insert((Mesh3d(v.upper_lid.clone()), MeshMaterial3d(v.skin.clone())));
+            let lower = commands
+                .spawn((
+                    Mesh3d(v.lower_lid.clone()),
+                    MeshMaterial3d(v.skin.clone()),
+                    Transform::from_translation(c),
+                ))
+                .id();
             commands.entity(head).add_child(lower);
         }
     }
     // Jaw: mouth interior (tongue, lower teeth) hinged at the temporomandibular joints; it
     // carries its own weight (gravity on) against its joint motor.
-    if let (Some(pl), Some(pr), Some(mouth)) = (get("jaw_pivot_l"), get("jaw_pivot_r"), get("mouth_center")) {
+    if let (Some(pl), Some(pr), Some(mouth)) =
+        (get("jaw_pivot_l"), get("jaw_pivot_r"), get("mouth_center"))
+    {
         let pivot = (pl + pr) / 2.0;
         let rel = mouth - pivot;
-        let jaw_joint = RevoluteJointBuilder::new(Vec3::X).local_anchor1(pivot).local_anchor2(Vec3::ZERO).motor_position(0.0, STIFFNESS, DAMPING);
+        let jaw_joint = RevoluteJointBuilder::new(Vec3::X)
+            .local_anchor1(pivot)
+            .local_anchor2(Vec3::ZERO)
+            .motor_position(0.0, STIFFNESS, DAMPING);
         let jaw = commands
             .spawn((
                 Part::Jaw,
                 RigidBody::Dynamic,
-                AdditionalMassProperties::MassProperties(MassProperties { mass: 0.15, principal_inertia: Vec3::splat(2e-4), ..default() }),
+                AdditionalMassProperties::MassProperties(MassProperties {
+                    mass: 0.15,
+                    principal_inertia: Vec3::splat(2e-4),
+                    ..default()
+                }),
                 Transform::from_translation(pivot),
                 Visibility::default(),
                 ImpulseJoint::new(head, jaw_joint),
@@ -223,9 +284,14 @@ fn spawn_parts(
                 j.spawn((
                     Mesh3d(v.tongue.clone()),
                     MeshMaterial3d(v.tongue_mat.clone()),
-                    Transform::from_translation(rel + Vec3::new(0.0, -0.012, -0.026)).with_scale(Vec3::new(0.019, 0.007, 0.028)),
+                    Transform::from_translation(rel + Vec3::new(0.0, -0.012, -0.026))
+                        .with_scale(Vec3::new(0.019, 0.007, 0.028)),
                 ));
-                j.spawn((Mesh3d(v.teeth.clone()), MeshMaterial3d(v.teeth_mat.clone()), Transform::from_translation(rel + Vec3::new(0.0, -0.007, -0.012))));
+                j.spawn((
+                    Mesh3d(v.teeth.clone()),
+                    MeshMaterial3d(v.teeth_mat.clone()),
+                    Transform::from_translation(rel + Vec3::new(0.0, -0.007, -0.012)),
+                ));
             });
         }
     }

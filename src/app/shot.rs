@@ -3,8 +3,8 @@
 
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
-use std::sync::{Arc, Mutex};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, clap::Args)]
 pub struct ShotArgs {
@@ -113,7 +113,11 @@ fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
     if a.len() != b.len() || a.is_empty() {
         return f64::INFINITY;
     }
-    a.iter().zip(b).map(|(x, y)| f64::from(x.abs_diff(*y))).sum::<f64>() / a.len() as f64
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(x.abs_diff(*y)))
+        .sum::<f64>()
+        / a.len() as f64
 }
 
 fn auto_shot(mut commands: Commands, mut s: ResMut<AutoShot>, mut exit: MessageWriter<AppExit>) {
@@ -134,24 +138,34 @@ fn auto_shot(mut commands: Commands, mut s: ResMut<AutoShot>, mut exit: MessageW
     if let Some(img) = captured {
         s.pending = false;
         let blank = img.chunks(4).all(|p| p == &img[..4]);
-        let stable = !blank && s.last.as_ref().is_some_and(|l| mean_abs_diff(l, &img) < 0.05);
+        let stable = !blank
+            && s.last
+                .as_ref()
+                .is_some_and(|l| mean_abs_diff(l, &img) < 0.05);
         s.last = Some(img);
         if stable || s.n > s.frames + MAX_EXTRA_FRAMES {
             if !stable {
-                warn!("picture still changing after {} frames; saving it anyway", s.n);
+                warn!(
+                    "picture still changing after {} frames; saving it anyway",
+                    s.n
+                );
             }
-            commands.spawn(Screenshot::primary_window()).observe(save_to_disk(s.path.clone()));
+            commands
+                .spawn(Screenshot::primary_window())
+                .observe(save_to_disk(s.path.clone()));
             s.saving_since = Some(s.n);
             return;
         }
     }
     if !s.pending && s.n % 5 == 0 {
         let slot = Arc::clone(&s.captured);
-        commands.spawn(Screenshot::primary_window()).observe(move |c: On<ScreenshotCaptured>| {
-            if let Ok(mut slot) = slot.lock() {
-                *slot = c.image.data.clone();
-            }
-        });
+        commands
+            .spawn(Screenshot::primary_window())
+            .observe(move |c: On<ScreenshotCaptured>| {
+                if let Ok(mut slot) = slot.lock() {
+                    *slot = c.image.data.clone();
+                }
+            });
         s.pending = true;
     }
 }

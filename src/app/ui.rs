@@ -303,7 +303,11 @@ fn link_panel_ui(
         if ui.button("Simulated head").clicked() {
             requests.write(LinkRequest::Switch(Source::Simulated));
         }
-        if ui.button("Disconnect").on_hover_text("torque off on the current head, then idle").clicked() {
+        if ui
+            .button("Disconnect")
+            .on_hover_text("torque off on the current head, then idle")
+            .clicked()
+        {
             requests.write(LinkRequest::Switch(Source::Offline));
         }
     });

@@ -178,6 +178,8 @@ struct Runner<'a> {
     head_offset_us: Option<i64>,
     head_clock: (u32, u64),
     last_positions: Vec<f32>,
+    /// Reused buffer for the tapped frames.
+    scratch: Vec<Message>,
 }
 
 /// Runs one scene and evaluates its expectations.
@@ -265,6 +267,9 @@ fn simulate(scene: &LoadedScene, options: &RunOptions) -> (Recording, Option<Str
         driver,
         log,
         rec: Recording {
+            samples: Vec::with_capacity(
+                (plan.duration_ms * u64::from(s.telemetry_hz) / 1000 + 16).min(1 << 20) as usize,
+            ),
             period_s: plan.period_ms as f64 / 1000.0,
             neutral: plan.neutral.clone(),
             hash: FNV_OFFSET,
@@ -281,6 +286,7 @@ fn simulate(scene: &LoadedScene, options: &RunOptions) -> (Recording, Option<Str
         head_offset_us: None,
         head_clock: (0, 0),
         last_positions: plan.neutral.clone(),
+        scratch: Vec::new(),
     };
     r.host.set_desired(&r.held);
     let wall = Instant::now();
@@ -592,14 +598,16 @@ impl Runner<'_> {
     }
 
     fn drain_tap(&mut self, now_ms: u64) {
-        let frames = std::mem::take(
+        let mut frames = std::mem::take(&mut self.scratch);
+        std::mem::swap(
+            &mut frames,
             &mut self
                 .log
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .frames,
         );
-        for m in frames {
+        for m in frames.drain(..) {
             match m {
                 Message::Telemetry(tel) => {
                     let mut raw = [0u8; MAX_RAW_FRAME];
@@ -634,6 +642,7 @@ impl Runner<'_> {
                 _ => {}
             }
         }
+        self.scratch = frames;
     }
 
     fn track_link(&mut self, scene_ms: u64) {
