@@ -91,13 +91,7 @@ impl PtyHead {
                     head.receive(&buf[..n]);
                 }
                 Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::TimedOut
-                            | std::io::ErrorKind::WouldBlock
-                            | std::io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if crate::transport::is_transient(&e) => {}
                 Err(e) => {
                     return Err(LinkError::Io {
                         what: self.slave_path.clone(),
@@ -126,13 +120,7 @@ impl PtyHead {
                         summary.bytes_out += w as u64;
                         pending.drain(..w);
                     }
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::TimedOut
-                                | std::io::ErrorKind::WouldBlock
-                                | std::io::ErrorKind::Interrupted
-                        ) => {}
+                    Err(e) if crate::transport::is_transient(&e) => {}
                     Err(e) => {
                         return Err(LinkError::Io {
                             what: self.slave_path.clone(),

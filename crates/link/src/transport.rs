@@ -28,6 +28,12 @@ pub trait Transport: Send {
     fn describe(&self) -> String;
 }
 
+/// A read or write that merely timed out or was interrupted: try again, the line is fine.
+pub(crate) fn is_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{Interrupted, TimedOut, WouldBlock};
+    matches!(e.kind(), TimedOut | WouldBlock | Interrupted)
+}
+
 /// A serial port through the `serialport` crate; pseudo-terminals go through the same code.
 pub struct SerialTransport {
     port: Box<dyn serialport::SerialPort>,
@@ -121,16 +127,7 @@ impl Transport for SerialTransport {
         match self.port.read(buf) {
             Ok(0) => Err(LinkError::Disconnected(self.name.clone())),
             Ok(n) => Ok(n),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                Ok(0)
-            }
+            Err(e) if is_transient(&e) => Ok(0),
             Err(e) => Err(io_error(&self.name, e)),
         }
     }
