@@ -1475,25 +1475,6 @@ impl Plugin for MirrorPlugin {
                 EguiPrimaryContextPass,
                 mirror_window.after(super::ui::panels),
             );
-        app.add_systems(Update, temp_demo_fault); // TEMP-DEMO
-    }
-}
-
-// TEMP-DEMO
-fn temp_demo_fault(mut n: Local<u32>, mut w: MessageWriter<MirrorRequest>) {
-    if std::env::var_os("FACETWIN_MIRROR_DEMO").is_none() {
-        return;
-    }
-    *n += 1;
-    if *n == 30 {
-        w.write(MirrorRequest::Shadow(true));
-    }
-    if *n == 60 {
-        w.write(MirrorRequest::InjectFault {
-            channel: 12,
-            kind: FaultKind::TornTendon,
-            active: true,
-        });
     }
 }
 
@@ -2397,6 +2378,16 @@ fn shadow_tab_ui(
         }
     });
     status_line(ui, &state.inject_status);
+    if matches!(link.source, Source::Mirror { .. }) && state.shadow.shadow.is_some() {
+        ui.label(
+            egui::RichText::new(
+                "mirror mode: the host sends no commands, so the shadow has nothing to follow \
+                 (position alarms mean the head moved on someone else's commands)",
+            )
+            .small()
+            .color(color(Level::Warn)),
+        );
+    }
     let Some(shadow) = &state.shadow.shadow else {
         ui.label(
             egui::RichText::new(
