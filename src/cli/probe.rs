@@ -165,9 +165,5 @@ pub fn fault_names(bits: u8) -> String {
     if bits == 0 {
         return "none".into();
     }
-    (0..8)
-        .filter(|b| bits & (1 << b) != 0)
-        .map(|b| fault::NAMES[b])
-        .collect::<Vec<_>>()
-        .join(",")
+    fault::names(bits).collect::<Vec<_>>().join(",")
 }

@@ -633,12 +633,7 @@ fn raw_frame(seq: u8, msg: &Message) -> Result<Vec<u8>, RecordError> {
 
 /// "stall|no-load" for fault bits, "-" for none.
 pub fn fault_names(bits: u8) -> String {
-    let names: Vec<&str> = fault::NAMES
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| bits & (1 << i) != 0)
-        .map(|(_, n)| *n)
-        .collect();
+    let names: Vec<&str> = fault::names(bits).collect();
     if names.is_empty() {
         "-".into()
     } else {

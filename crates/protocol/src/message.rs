@@ -99,6 +99,15 @@ pub mod fault {
         "watchdog",
         "estop",
     ];
+
+    /// The names of the bits set in `bits`, bit 0 first.
+    pub fn names(bits: u8) -> impl Iterator<Item = &'static str> {
+        NAMES
+            .into_iter()
+            .enumerate()
+            .filter(move |(i, _)| bits & (1 << i) != 0)
+            .map(|(_, n)| n)
+    }
 }
 
 /// Head status bits in [`Telemetry::status`].

@@ -10,12 +10,7 @@ use facetwin_protocol::fault;
 const MAX_SAMPLE_GAP_S: f64 = 0.05;
 
 fn fault_names(bits: u8) -> String {
-    let names: Vec<&str> = fault::NAMES
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| bits & (1 << i) != 0)
-        .map(|(_, n)| *n)
-        .collect();
+    let names: Vec<&str> = fault::names(bits).collect();
     if names.is_empty() {
         "none".into()
     } else {
