@@ -38,6 +38,8 @@ enum Command {
     /// Run scene files headless (CI): steps, expectations, JUnit/JSON reports. Exit code 1 when
     /// an expectation fails, 2 when a scene file is bad.
     Run(cli::run::RunArgs),
+    /// Import a face capture as a clip: `facetwin import livelink TAKE.csv -o clip.ron`.
+    Import(cli::import::ImportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -51,11 +53,21 @@ fn main() -> std::process::ExitCode {
         Some(Command::Bench(args)) => cli::bench::run(&args),
         Some(Command::Shot(args)) => app::shot::run(args),
         Some(Command::Run(args)) => return cli::run::run(&args),
+        Some(Command::Import(args)) => cli::import::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("facetwin: {e:#}");
+            // The chain, without repeating a cause its error already quotes.
+            let mut message = e.to_string();
+            for cause in e.chain().skip(1) {
+                let cause = cause.to_string();
+                if !message.contains(&cause) {
+                    message.push_str(": ");
+                    message.push_str(&cause);
+                }
+            }
+            eprintln!("facetwin: {message}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -213,6 +213,47 @@ fn history_keeps_thirty_seconds_and_marks_faults_when_they_appear() {
 }
 
 #[test]
+fn paused_packet_monitor_holds_new_frames_and_shows_them_on_resume() {
+    let mut m = mirror::PacketMonitor::default();
+    let ping = |k: u32| {
+        frame(
+            f64::from(k) * 0.01,
+            Direction::ToHead,
+            k as u8,
+            Message::Ping { token: k },
+        )
+    };
+    for k in 0..10 {
+        m.push(&ping(k));
+    }
+    m.set_paused(true);
+    for k in 10..25 {
+        m.push(&ping(k));
+    }
+    // The rows stand still for reading; nothing is lost.
+    assert_eq!(m.rows.len(), 10);
+    assert_eq!(m.held(), 15);
+    assert_eq!(m.skipped, 0);
+    m.set_paused(false);
+    assert_eq!(m.rows.len(), 25);
+    assert_eq!(m.held(), 0);
+    let order: Vec<u64> = m.rows.iter().map(|r| r.index).collect();
+    assert_eq!(order, (0..25).collect::<Vec<u64>>());
+    // A pause longer than the monitor holds keeps the newest frames and counts the rest.
+    m.set_paused(true);
+    for k in 0..(mirror::MAX_PACKETS as u32 + 7) {
+        m.push(&ping(k));
+    }
+    assert_eq!(m.held(), mirror::MAX_PACKETS);
+    assert_eq!(m.skipped, 7);
+    m.set_paused(false);
+    assert_eq!(m.rows.len(), mirror::MAX_PACKETS);
+    assert_eq!(m.total(), 25 + mirror::MAX_PACKETS as u64 + 7);
+    m.clear();
+    assert!(m.rows.is_empty() && m.held() == 0);
+}
+
+#[test]
 fn packet_monitor_rows_both_ways_with_sequence_numbers_filters_and_export() {
     let _serial = serial();
     let mut app = app(with(ZYG_L, 0.3));
@@ -527,6 +568,16 @@ fn commands_are_withheld_without_a_connected_head() {
     assert!(header.link.0.contains("disconnected"), "{}", header.link.0);
 }
 
+/// Plays one pose for as long as it is asked.
+struct Hold(Vec<f32>);
+
+impl facetwin_link::Player for Hold {
+    fn sample(&mut self, _t: Duration, out: &mut Vec<f32>) -> bool {
+        out.clone_from(&self.0);
+        true
+    }
+}
+
 #[test]
 fn apply_calibration_maps_the_designers_pose_on_the_host() {
     let _serial = serial();
@@ -577,6 +628,37 @@ fn apply_calibration_maps_the_designers_pose_on_the_host() {
         (app.world().resource::<Link>().desired[ZYG_L] - 0.3).abs() < 1e-6,
         "the designer's pose is untouched"
     );
+    // Playback on the link's own clock (a timeline, a replay) goes through the same map.
+    app.world()
+        .resource::<Link>()
+        .link
+        .play(Box::new(Hold(with(ZYG_L, 0.1))));
+    assert!(
+        run_until(&mut app, Duration::from_secs(5), |a| (sent(a) - 0.3).abs()
+            < 1e-3),
+        "played pose mapped: sent {}",
+        sent(&app)
+    );
+    app.world().resource::<Link>().link.stop_playback();
+    // A source switch hands the map to the new session: a pose set after the switch (only
+    // the new session can send it) goes out mapped.
+    app.world_mut()
+        .write_message(facetwin::app::link::LinkRequest::Switch(Source::Simulated));
+    app.update();
+    app.world()
+        .resource::<Link>()
+        .link
+        .set_desired(&with(ZYG_L, 0.1));
+    assert!(
+        run_until(&mut app, Duration::from_secs(8), |a| connected(a)
+            && (sent(a) - 0.3).abs() < 1e-3),
+        "mapped after the switch: sent {}",
+        sent(&app)
+    );
+    app.world()
+        .resource::<Link>()
+        .link
+        .set_desired(&with(ZYG_L, 0.3));
     // Off again: the raw pose.
     request(&mut app, MirrorRequest::ApplyCalibration(false));
     assert!(run_until(&mut app, Duration::from_secs(5), |a| (measured(

@@ -11,7 +11,7 @@
 //! link, sampled on the link thread's command clock, never per render frame.
 
 use super::link::Link;
-use super::ui::{self, ReservedEdges};
+use super::ui::{self, Dock, DockTab, ReservedEdges};
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use facetwin_authoring::timeline::bezier_points;
@@ -38,12 +38,10 @@ impl Plugin for AuthoringPlugin {
         wb.set_stream_hz(rate as f32);
         app.insert_resource(wb)
             .init_resource::<ReservedEdges>()
+            .init_resource::<Dock>()
             .add_systems(
                 EguiPrimaryContextPass,
-                (
-                    workbench_panels.before(ui::panels),
-                    frame_face.after(ui::panels),
-                ),
+                workbench_panels.after(ui::DockSet).before(ui::panels),
             );
     }
 }
@@ -1376,6 +1374,7 @@ fn workbench_panels(
     mut link: ResMut<Link>,
     mut wb: ResMut<Workbench>,
     mut reserved: ResMut<ReservedEdges>,
+    mut dock: ResMut<Dock>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
     if ui::is_hidden() {
@@ -1400,27 +1399,34 @@ fn workbench_panels(
     }
 
     let viewport = ctx.viewport_rect();
-    let mut root = egui::Ui::new(
-        ctx.clone(),
-        "facetwin-authoring-root".into(),
-        egui::UiBuilder::new()
-            .layer_id(egui::LayerId::background())
-            .max_rect(viewport),
-    );
-    let bottom = egui::Panel::bottom("wb-timeline")
-        .default_size(300.0)
-        .size_range(140.0..=(viewport.height() * 0.7).max(160.0))
-        .resizable(true)
-        .show(&mut root, |ui| timeline_ui(ui, wb, &mut desired, &mut fx));
+    let timeline = dock.tab == DockTab::Timeline;
+    // The mirror's dock (drawn earlier, in `DockSet`) already holds the bottom edge.
+    let mut area = viewport;
+    if !timeline {
+        area.max.y = (area.max.y - reserved.bottom.max(0.0)).max(area.min.y);
+    }
+    let mut root = ui::root_ui(&ctx, "facetwin-authoring-root", area);
+    if timeline {
+        let bottom = egui::Panel::bottom("dock-timeline")
+            .default_size(300.0)
+            .size_range(140.0..=(viewport.height() * 0.7).max(160.0))
+            .resizable(true)
+            .show(&mut root, |ui| {
+                ui::dock_tabs(ui, &mut dock);
+                timeline_ui(ui, wb, &mut desired, &mut fx);
+            });
+        reserved.bottom = (viewport.bottom() - bottom.response.rect.top()).max(0.0);
+    }
     let left = egui::Panel::left("wb-authoring")
         .default_size(250.0)
         .size_range(200.0..=480.0)
         .resizable(true)
         .show(&mut root, |ui| side_panel_ui(ui, wb, &mut desired, &mut fx));
     reserved.left = (left.response.rect.right() - viewport.left()).max(0.0);
-    reserved.bottom = (viewport.bottom() - bottom.response.rect.top()).max(0.0);
 
-    shortcuts(&ctx, wb);
+    if timeline {
+        shortcuts(&ctx, wb);
+    }
 
     // What the panels asked of the link.
     if fx.pose && wb.playing && !fx.play {
@@ -1439,53 +1445,6 @@ fn workbench_panels(
         let player = wb.player();
         wb.started(&player);
         link.link.play(Box::new(player));
-    }
-    Ok(())
-}
-
-/// Frames the face in the area the panels leave free, once, as soon as the panel sizes are
-/// known: the camera's own setup only allows for the motor and link panels, and the
-/// workbench's panels would otherwise hide half the face. Later orbiting is the user's.
-fn frame_face(
-    mut done: Local<bool>,
-    mut contexts: EguiContexts,
-    reserved: Res<ReservedEdges>,
-    mut cameras: Query<(&mut super::camera::Orbit, &mut Transform, &Projection)>,
-) -> Result {
-    if *done || ui::is_hidden() {
-        return Ok(());
-    }
-    let ctx = contexts.ctx_mut()?;
-    let vp = ctx.viewport_rect();
-    let load = |name: &str| egui::containers::panel::PanelState::load(ctx, egui::Id::new(name));
-    let (Some(motors), Some(link)) = (load("motors"), load("link")) else {
-        return Ok(());
-    };
-    *done = true;
-    let free = egui::Rect::from_min_max(
-        egui::pos2(
-            motors.outer_rect.right().max(vp.left() + reserved.left),
-            vp.top(),
-        ),
-        egui::pos2(link.outer_rect.left(), vp.bottom() - reserved.bottom),
-    );
-    if free.width() < 80.0 || free.height() < 80.0 || vp.height() < 1.0 {
-        return Ok(());
-    }
-    for (mut orbit, mut transform, projection) in &mut cameras {
-        let fov = match projection {
-            Projection::Perspective(p) => p.fov,
-            _ => std::f32::consts::FRAC_PI_4,
-        };
-        // As large in the free height as it was in the whole window (within reason).
-        orbit.distance *= (vp.height() / free.height()).clamp(1.0, 1.5);
-        let world_per_px = 2.0 * orbit.distance * (fov * 0.5).tan() / vp.height();
-        let rot = Quat::from_euler(EulerRot::YXZ, orbit.yaw, orbit.pitch, 0.0);
-        let right = (free.center().x - vp.center().x) * world_per_px;
-        let up = (vp.center().y - free.center().y) * world_per_px;
-        let face = Vec3::new(0.0, orbit.target.y, orbit.target.z);
-        orbit.target = face - rot * Vec3::X * right - rot * Vec3::Y * up;
-        *transform = orbit.transform();
     }
     Ok(())
 }

@@ -5,10 +5,11 @@ use super::TwinArgs;
 use bevy::prelude::*;
 use facetwin_head::{HeadConfig, VirtualHead};
 use facetwin_link::{
-    Connector, HeadView, HostConfig, HostLink, LinkState, SerialTransport, Transport,
+    Connector, HeadView, HostConfig, HostLink, LinkState, PoseMap, SerialTransport, Transport,
     VirtualTransport,
 };
 use facetwin_mirror::Tap;
+use std::sync::Arc;
 
 /// Where the twin's commands go and its telemetry comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +91,18 @@ pub struct Link {
     /// A message for the user (failed open, vanished port...).
     pub warning: Option<String>,
     pub torque: bool,
+    /// The host-side pose map (a calibration) every session of this link applies; kept here
+    /// so a source switch hands it to the new session.
+    pose_map: Option<Arc<dyn PoseMap>>,
+}
+
+impl Link {
+    /// Maps every outgoing pose through `map` on the link's thread, from the next command tick,
+    /// on this session and every later one.
+    pub fn set_pose_map(&mut self, map: Option<Arc<dyn PoseMap>>) {
+        self.link.set_pose_map(map.clone());
+        self.pose_map = map;
+    }
 }
 
 /// The pose the face shows: telemetry positions, rate-limited only while a source switch
@@ -160,6 +173,7 @@ impl Plugin for LinkPlugin {
             view: HeadView::default(),
             warning: None,
             torque: true,
+            pose_map: None,
         })
         .insert_resource(DisplayPose {
             positions: vec![0.0; config.channels.len()],
@@ -230,6 +244,7 @@ fn handle_requests(
                 let new = start(source, link.rate_hz, Some(pose), &tap.0);
                 new.set_desired(&link.desired);
                 new.set_torque(link.torque);
+                new.set_pose_map(link.pose_map.clone());
                 let old = std::mem::replace(&mut link.link, new);
                 // Dropping the old session sends torque-off to the old head before closing.
                 drop(old);

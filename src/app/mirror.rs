@@ -22,6 +22,7 @@
 //! protocol version, or in mirror (passive) mode; the window shows why when that happens.
 
 use super::link::{DisplayPose, Link, LinkRequest, LinkTap, ReplayPose, Source};
+use super::ui::{Dock, DockTab, ReservedEdges};
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use egui_plot::{Legend, Line, LineStyle, MarkerShape, Plot, PlotPoint, Points, VLine};
@@ -38,6 +39,7 @@ use facetwin_protocol::{
 use std::collections::{BTreeSet, VecDeque};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Seconds of telemetry / commands kept for the plots.
@@ -460,9 +462,11 @@ pub fn summarize(message: &Message) -> (String, Severity) {
 #[derive(Debug, Default)]
 pub struct PacketMonitor {
     pub rows: VecDeque<PacketRow>,
-    /// While paused, new frames are not added (the recorder and plots still get them).
-    pub paused: bool,
-    /// Frames not shown because the monitor was paused.
+    /// While paused the rows stand still for reading; new frames wait in `held` and join the
+    /// rows on resume (the recorder and plots get them regardless).
+    paused: bool,
+    held: VecDeque<PacketRow>,
+    /// Frames lost because more than [`MAX_PACKETS`] arrived during a pause.
     pub skipped: u64,
     next_index: u64,
 }
@@ -471,10 +475,6 @@ impl PacketMonitor {
     pub fn push(&mut self, frame: &TappedFrame) {
         let index = self.next_index;
         self.next_index += 1;
-        if self.paused {
-            self.skipped += 1;
-            return;
-        }
         let msg_type = frame.message.msg_type();
         let (summary, severity) = summarize(&frame.message);
         let haystack = format!(
@@ -488,10 +488,7 @@ impl PacketMonitor {
             summary
         )
         .to_lowercase();
-        if self.rows.len() >= MAX_PACKETS {
-            self.rows.pop_front();
-        }
-        self.rows.push_back(PacketRow {
+        let row = PacketRow {
             index,
             t: frame.t,
             direction: frame.direction,
@@ -501,7 +498,48 @@ impl PacketMonitor {
             severity,
             message: frame.message.clone(),
             haystack,
-        });
+        };
+        let into = if self.paused {
+            &mut self.held
+        } else {
+            &mut self.rows
+        };
+        if into.len() >= MAX_PACKETS {
+            into.pop_front();
+            if self.paused {
+                self.skipped += 1;
+            }
+        }
+        into.push_back(row);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Pauses (the rows stand still) or resumes (the frames held meanwhile join the rows).
+    pub fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
+        if !paused {
+            for row in self.held.drain(..) {
+                if self.rows.len() >= MAX_PACKETS {
+                    self.rows.pop_front();
+                }
+                self.rows.push_back(row);
+            }
+        }
+    }
+
+    /// Frames waiting for the resume.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Forgets every row, shown or held.
+    pub fn clear(&mut self) {
+        self.rows.clear();
+        self.held.clear();
+        self.skipped = 0;
     }
 
     /// Frames seen in all (shown or not).
@@ -736,10 +774,10 @@ pub struct CalibrationState {
     /// Channels calibrated in this session.
     pub calibrated: BTreeSet<usize>,
     pub last: Option<(usize, Result<ChannelCalibration, CalibrationError>)>,
-    /// Map the designer's pose through the calibration before it goes to the link.
+    /// Map every outgoing pose through the calibration (on the link's thread).
     pub apply: bool,
-    /// Whether the last frame posted a mapped pose (to restore the raw one once it stops).
-    applied: bool,
+    /// The calibration the link maps poses through now (`None`: poses go out as they are).
+    in_link: Option<Calibration>,
     pub status: Option<Result<String, String>>,
 }
 
@@ -888,12 +926,30 @@ pub fn command_blocker(link: &Link) -> Option<String> {
     }
 }
 
-fn mapped_pose(state: &CalibrationState, desired: &[f32]) -> Vec<f32> {
-    let mut pose = desired.to_vec();
-    if state.apply && !state.calibration.channels.is_empty() {
-        facetwin_mirror::apply(&state.calibration, &mut pose);
+impl CalibrationState {
+    /// The calibration the link should map poses through: the one being built or loaded, while
+    /// "Apply" is on and no calibration run is jogging the head with raw targets.
+    fn wanted_in_link(&self) -> Option<Calibration> {
+        (self.apply && self.calibrator.is_none() && !self.calibration.channels.is_empty())
+            .then(|| self.calibration.clone())
     }
-    pose
+
+    /// The calibration the link maps poses through now.
+    pub fn in_link(&self) -> Option<&Calibration> {
+        self.in_link.as_ref()
+    }
+
+    /// Hands the link the pose map it should use, if that changed.
+    fn sync_link(&mut self, link: &mut Link) {
+        let want = self.wanted_in_link();
+        if want != self.in_link {
+            link.set_pose_map(
+                want.clone()
+                    .map(|c| Arc::new(c) as Arc<dyn facetwin_link::PoseMap>),
+            );
+            self.in_link = want;
+        }
+    }
 }
 
 /// Handles [`MirrorRequest`]s.
@@ -901,7 +957,7 @@ fn mapped_pose(state: &CalibrationState, desired: &[f32]) -> Vec<f32> {
 pub fn handle_requests(
     mut requests: MessageReader<MirrorRequest>,
     mut state: ResMut<MirrorState>,
-    link: Res<Link>,
+    mut link: ResMut<Link>,
     tap: Res<LinkTap>,
     mut link_requests: MessageWriter<LinkRequest>,
     mut replay_pose: ResMut<ReplayPose>,
@@ -1077,6 +1133,8 @@ pub fn handle_requests(
                 }
                 state.calibration.calibrator =
                     Some(Calibrator::new(*channel, CalibrationOptions::default()));
+                // The calibrator jogs with raw targets: no mapping from this tick on.
+                state.calibration.sync_link(&mut link);
                 state.calibration.started = Some(now);
                 state.calibration.progress = 0.0;
                 state.calibration.status = None;
@@ -1259,9 +1317,10 @@ pub fn ingest(mut state: ResMut<MirrorState>, tap: Res<LinkTap>, mut link: ResMu
             let _ = rec.record_event_kind(now_ns, "calibration", &text, u8::try_from(channel).ok());
         }
         state.calibration.last = Some((channel, result));
-        // The designer's pose again (the calibrator restored the one it started from).
-        let pose = mapped_pose(&state.calibration, &link.desired);
-        link.link.set_desired(&pose);
+        // The designer's pose again (the calibrator restored the one it started from), mapped
+        // by the link when "Apply" is on.
+        state.calibration.sync_link(&mut link);
+        link.link.set_desired(&link.desired);
     }
 }
 
@@ -1298,21 +1357,10 @@ pub fn drive_replay(
     }
 }
 
-/// Re-posts the designer's pose mapped through the calibration (host side) while "Apply
-/// calibration" is on, after every other system had its say this frame.
-pub fn apply_calibration(mut state: ResMut<MirrorState>, link: Res<Link>) {
-    let cal = &mut state.calibration;
-    if cal.calibrator.is_some() {
-        return;
-    }
-    if cal.apply && !cal.calibration.channels.is_empty() {
-        let pose = mapped_pose(cal, &link.desired);
-        link.link.set_desired(&pose);
-        cal.applied = true;
-    } else if cal.applied {
-        cal.applied = false;
-        link.link.set_desired(&link.desired);
-    }
+/// Keeps the link's pose map in step with "Apply calibration" and the calibration itself
+/// (loaded, extended by a run); the link maps every outgoing pose on its own thread.
+pub fn apply_calibration(mut state: ResMut<MirrorState>, mut link: ResMut<Link>) {
+    state.calibration.sync_link(&mut link);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1471,9 +1519,11 @@ impl Plugin for MirrorPlugin {
             .add_message::<MirrorRequest>()
             .add_systems(Update, (handle_requests, ingest, drive_replay).chain())
             .add_systems(Last, apply_calibration)
+            .init_resource::<Dock>()
+            .init_resource::<ReservedEdges>()
             .add_systems(
                 EguiPrimaryContextPass,
-                mirror_window.after(super::ui::panels),
+                mirror_dock.in_set(super::ui::DockSet),
             );
     }
 }
@@ -1611,17 +1661,20 @@ fn series_color(k: usize) -> egui::Color32 {
     C[k % C.len()]
 }
 
-/// The mirror window.
+/// The mirror in the bottom dock (full width, under the face) when its tab is chosen.
 #[allow(clippy::too_many_arguments)]
-fn mirror_window(
+fn mirror_dock(
     mut contexts: EguiContexts,
     mut state: ResMut<MirrorState>,
     mut mui: ResMut<MirrorUi>,
     link: Res<Link>,
+    mut dock: ResMut<Dock>,
+    mut reserved: ResMut<ReservedEdges>,
     mut requests: MessageWriter<MirrorRequest>,
     mut link_requests: MessageWriter<LinkRequest>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
+    dock.mirror_alert = !state.alarmed().is_empty();
     if super::ui::is_hidden() {
         return Ok(());
     }
@@ -1631,31 +1684,32 @@ fn mirror_window(
         mui.freeze_after = None;
         mui.plots_paused = true;
         mui.screenshot_frozen = true;
-        state.packets.paused = true;
+        state.packets.set_paused(true);
+    }
+    if dock.tab != DockTab::Mirror {
+        // The timeline's panel (drawn next) sets its own height.
+        reserved.bottom = 0.0;
+        return Ok(());
     }
     let viewport = ctx.viewport_rect();
-    let width = 560.0f32.min(viewport.width() * 0.45).max(320.0);
-    let top = viewport.top() + (viewport.height() * 0.42).min(430.0);
-    let height = (viewport.bottom() - top - 12.0).max(240.0);
+    let mut root = super::ui::root_ui(&ctx, "facetwin-mirror-root", viewport);
     let mut out = Vec::new();
-    egui::Window::new("Engineer's mirror")
-        .id(egui::Id::new("facetwin-mirror"))
-        .default_pos(egui::pos2(viewport.right() - width - 8.0, top))
-        .default_size(egui::vec2(width, height))
-        .default_open(true)
-        .collapsible(true)
+    let panel = egui::Panel::bottom("dock-mirror")
+        .default_size(460.0f32.min(viewport.height() * 0.55))
+        .size_range(200.0..=(viewport.height() * 0.8).max(220.0))
         .resizable(true)
-        .vscroll(false)
-        .show(&ctx, |ui| {
+        .show(&mut root, |ui| {
+            super::ui::dock_tabs(ui, &mut dock);
             mirror_ui(ui, &mut state, mui, &link, &mut out, &mut link_requests);
         });
+    reserved.bottom = (viewport.bottom() - panel.response.rect.top()).max(0.0);
     for r in out {
         requests.write(r);
     }
     Ok(())
 }
 
-/// The whole window's contents.
+/// The mirror's contents (header, tabs, the chosen tab).
 pub fn mirror_ui(
     ui: &mut egui::Ui,
     state: &mut MirrorState,
@@ -1665,7 +1719,7 @@ pub fn mirror_ui(
     link_requests: &mut MessageWriter<LinkRequest>,
 ) {
     let header = header_view(state, link);
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         let stop = egui::Button::new(
             egui::RichText::new("E-STOP (Esc)")
                 .strong()
@@ -1680,11 +1734,6 @@ pub fn mirror_ui(
                 .small()
                 .color(color(header.link.1)),
         );
-    });
-    if let Some(r) = &header.refusal {
-        ui.label(egui::RichText::new(r).small().strong().color(ALARM_RED));
-    }
-    ui.horizontal(|ui| {
         if let Some(rec) = &header.recording {
             ui.label(egui::RichText::new(rec).small().strong().color(ALARM_RED));
         }
@@ -1694,6 +1743,9 @@ pub fn mirror_ui(
                 .color(color(header.tap.1)),
         );
     });
+    if let Some(r) = &header.refusal {
+        ui.label(egui::RichText::new(r).small().strong().color(ALARM_RED));
+    }
     for a in &header.alarms {
         egui::Frame::new()
             .fill(egui::Color32::from_rgb(120, 10, 10))
@@ -1829,14 +1881,40 @@ fn plots_tab_ui(ui: &mut egui::Ui, state: &MirrorState, mui: &mut MirrorUi, link
         .id_salt("mirror-plots-scroll")
         .auto_shrink([false, false])
         .show(ui, |ui| {
-            plots_ui(ui, &view, !mui.plots_paused, reset);
-            ui.add_space(4.0);
-            ui.label(
-                egui::RichText::new("all channels · position (click to plot)")
-                    .small()
-                    .strong(),
-            );
-            if let Some(c) = sparklines_ui(ui, &view.sparklines, &mui.selected) {
+            let live = !mui.plots_paused;
+            let sparks = |ui: &mut egui::Ui, selected: &[usize]| {
+                ui.label(
+                    egui::RichText::new("all channels · position (click to plot)")
+                        .small()
+                        .strong(),
+                );
+                sparklines_ui(ui, &view.sparklines, selected)
+            };
+            // Wide (the dock): detail plots left, the 25 sparklines right; narrow: stacked.
+            let total = ui.available_width();
+            let clicked = if total >= 1000.0 {
+                let top_down = egui::Layout::top_down(egui::Align::Min);
+                ui.horizontal_top(|ui| {
+                    let left = (total * 0.6).floor();
+                    ui.allocate_ui_with_layout(egui::vec2(left, 0.0), top_down, |ui| {
+                        ui.set_width(left);
+                        plots_ui(ui, &view, live, reset);
+                    });
+                    ui.separator();
+                    let right = ui.available_width();
+                    ui.allocate_ui_with_layout(egui::vec2(right, 0.0), top_down, |ui| {
+                        ui.set_width(right);
+                        sparks(ui, &mui.selected)
+                    })
+                    .inner
+                })
+                .inner
+            } else {
+                plots_ui(ui, &view, live, reset);
+                ui.add_space(4.0);
+                sparks(ui, &mui.selected)
+            };
+            if let Some(c) = clicked {
                 if let Some(k) = mui.selected.iter().position(|&s| s == c) {
                     mui.selected.remove(k);
                 } else {
@@ -2081,16 +2159,17 @@ fn packets_tab_ui(ui: &mut egui::Ui, state: &mut MirrorState, mui: &mut MirrorUi
                 .hint_text("text filter")
                 .desired_width(110.0),
         );
-        let label = if state.packets.paused {
+        let label = if state.packets.is_paused() {
             "Resume"
         } else {
             "Pause"
         };
         if ui.button(label).clicked() {
-            state.packets.paused = !state.packets.paused;
+            let paused = state.packets.is_paused();
+            state.packets.set_paused(!paused);
         }
         if ui.button("Clear").clicked() {
-            state.packets.rows.clear();
+            state.packets.clear();
         }
     });
     let rows = filtered_rows(&state.packets, &mui.filter);
@@ -2100,8 +2179,17 @@ fn packets_tab_ui(ui: &mut egui::Ui, state: &mut MirrorState, mui: &mut MirrorUi
                 "{} of {} rows{}",
                 rows.len(),
                 state.packets.rows.len(),
-                if state.packets.paused {
-                    format!(" · paused ({} not shown)", state.packets.skipped)
+                if state.packets.is_paused() {
+                    let lost = state.packets.skipped;
+                    format!(
+                        " · paused: {} new frames held for the resume{}",
+                        state.packets.held(),
+                        if lost > 0 {
+                            format!(", {lost} oldest lost")
+                        } else {
+                            String::new()
+                        }
+                    )
                 } else {
                     String::new()
                 }

@@ -3,7 +3,7 @@
 //! Each panel first computes a plain view-model from the resources, then draws it in a `*_ui`
 //! function.
 
-use super::camera::PointerOverUi;
+use super::camera::{PointerOverUi, SceneArea};
 use super::face::FaceRig;
 use super::link::{DisplayPose, Link, LinkRequest, Source};
 use bevy::prelude::*;
@@ -36,11 +36,80 @@ pub struct ReservedEdges {
     pub bottom: f32,
 }
 
+/// What the bottom dock shows: the designer's timeline or the engineer's mirror (one at a
+/// time, full width, so neither covers the other or the face).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DockTab {
+    #[default]
+    Timeline,
+    Mirror,
+}
+
+/// The bottom dock's tab, and whether the mirror wants attention (a shadow alarm) while the
+/// timeline is shown.
+#[derive(Resource, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dock {
+    pub tab: DockTab,
+    pub mirror_alert: bool,
+}
+
+impl Default for Dock {
+    /// The timeline, or the mirror when `FACETWIN_MIRROR_TAB` asks for one of its tabs.
+    fn default() -> Self {
+        let mirror = std::env::var("FACETWIN_MIRROR_TAB").is_ok_and(|t| !t.trim().is_empty());
+        Self {
+            tab: if mirror {
+                DockTab::Mirror
+            } else {
+                DockTab::Timeline
+            },
+            mirror_alert: false,
+        }
+    }
+}
+
+/// Systems drawing the bottom dock; they run before the side panels take their share.
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DockSet;
+
+/// A background `Ui` over `rect` for panels to take their share of (each panel system lays
+/// out in the part of the window the others left it).
+pub fn root_ui(ctx: &egui::Context, id: &'static str, rect: egui::Rect) -> egui::Ui {
+    egui::Ui::new(
+        ctx.clone(),
+        id.into(),
+        egui::UiBuilder::new()
+            .layer_id(egui::LayerId::background())
+            .max_rect(rect),
+    )
+}
+
+/// The dock's tab strip, drawn at the top of whichever dock panel is showing.
+pub fn dock_tabs(ui: &mut egui::Ui, dock: &mut Dock) {
+    ui.horizontal(|ui| {
+        ui.selectable_value(
+            &mut dock.tab,
+            DockTab::Timeline,
+            egui::RichText::new("Timeline").strong(),
+        );
+        let mirror = if dock.mirror_alert && dock.tab != DockTab::Mirror {
+            egui::RichText::new("Engineer's mirror — ALARM")
+                .strong()
+                .color(egui::Color32::from_rgb(255, 90, 80))
+        } else {
+            egui::RichText::new("Engineer's mirror").strong()
+        };
+        ui.selectable_value(&mut dock.tab, DockTab::Mirror, mirror);
+    });
+    ui.separator();
+}
+
 impl Plugin for UiPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<LinkPanelState>()
             .init_resource::<ReservedEdges>()
-            .add_systems(EguiPrimaryContextPass, panels)
+            .init_resource::<Dock>()
+            .add_systems(EguiPrimaryContextPass, panels.after(DockSet))
             .add_systems(Update, estop_key);
     }
 }
@@ -113,10 +182,12 @@ pub fn panels(
     rig: Option<ResMut<FaceRig>>,
     diagnostics: Res<Time>,
     reserved: Res<ReservedEdges>,
+    mut scene: ResMut<SceneArea>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     if HIDDEN.load(Ordering::Relaxed) {
         over_ui.0 = false;
+        scene.set_if_neq(SceneArea(None));
         return Ok(());
     }
     let rows = motor_rows(&link);
@@ -124,13 +195,7 @@ pub fn panels(
     let mut area = ctx.viewport_rect();
     area.min.x = (area.min.x + reserved.left.max(0.0)).min(area.max.x);
     area.max.y = (area.max.y - reserved.bottom.max(0.0)).max(area.min.y);
-    let mut root = egui::Ui::new(
-        ctx.clone(),
-        "facetwin-root".into(),
-        egui::UiBuilder::new()
-            .layer_id(egui::LayerId::background())
-            .max_rect(area),
-    );
+    let mut root = root_ui(&ctx, "facetwin-root", area);
     egui::Panel::left("motors")
         .default_size(360.0)
         .show(&mut root, |ui| {
@@ -176,6 +241,11 @@ pub fn panels(
                 }
             }
         });
+    // What the panels left is the 3D view's.
+    let free = root.available_rect_before_wrap();
+    scene.set_if_neq(SceneArea(Some(Rect::new(
+        free.min.x, free.min.y, free.max.x, free.max.y,
+    ))));
     over_ui.0 = ctx.is_pointer_over_egui() || ctx.egui_wants_pointer_input();
     Ok(())
 }

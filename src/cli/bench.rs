@@ -143,12 +143,13 @@ fn closed_loop(args: &BenchArgs) -> anyhow::Result<()> {
     let _ = child.wait();
     let s0 = &v0.stats;
     let s1 = &v1.stats;
-    let sent = (s1.target_frames - s0.target_frames) as f64 / elapsed;
+    let frames = s1.target_frames - s0.target_frames;
+    let sent = frames as f64 / elapsed;
     let tel = (s1.telemetry_frames - s0.telemetry_frames) as f64 / elapsed;
     row(
-        &format!("closed loop over pty: commands/s for {:.0} s", elapsed),
-        format!("{sent:.0}"),
-        ">= 1000",
+        &format!("closed loop over pty: commands/s ({frames} in {elapsed:.1} s)"),
+        format!("{sent:.1}"),
+        &format!(">= 1000 ({} Hz)", args.loop_rate),
     );
     row(
         "closed loop over pty: telemetry frames/s back",

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod head;
+pub mod import;
 pub mod probe;
 pub mod run;
 

@@ -23,6 +23,14 @@ pub trait Player: Send {
     fn sample(&mut self, t: Duration, out: &mut Vec<f32>) -> bool;
 }
 
+/// A host-side map applied to every pose on its way out (the designer's, a player's), before
+/// the host limits: a calibration, for instance. Runs on the session thread at every command
+/// tick, so nothing reaches the head unmapped.
+pub trait PoseMap: Send + Sync + std::fmt::Debug {
+    /// Maps `pose` (normalised travel per channel) in place.
+    fn map(&self, pose: &mut [f32]);
+}
+
 /// Opens a transport; called again for every reconnect attempt.
 pub type Connector = Box<dyn FnMut() -> Result<Box<dyn Transport>, LinkError> + Send>;
 
@@ -244,6 +252,9 @@ pub struct HostCore {
     /// Which channels' `ChannelInfo` has arrived since the handshake.
     info_received: Vec<bool>,
     player: Option<(Box<dyn Player>, Duration)>,
+    pose_map: Option<Arc<dyn PoseMap>>,
+    /// The desired pose after the pose map (reused, so a tick allocates nothing).
+    mapped: Vec<f32>,
     view: HeadView,
     rx: Vec<u8>,
 }
@@ -282,6 +293,8 @@ impl HostCore {
             last_hello: Duration::ZERO,
             info_received: Vec::new(),
             player: None,
+            pose_map: None,
+            mapped: Vec::new(),
             view: HeadView::default(),
             rx: vec![0u8; 4096],
         }
@@ -293,6 +306,11 @@ impl HostCore {
 
     pub fn config(&self) -> &HostConfig {
         &self.config
+    }
+
+    /// Maps every outgoing pose through `map` from the next command tick on (`None`: as is).
+    pub fn set_pose_map(&mut self, map: Option<Arc<dyn PoseMap>>) {
+        self.pose_map = map;
     }
 
     /// The pose the designer wants, normalised travel per channel.
@@ -374,6 +392,13 @@ impl HostCore {
     }
 
     /// Reads what has arrived, handles it, checks timeouts and reconnects. Call often.
+    /// How long `poll` may wait for bytes (see [`Transport::set_read_wait`]).
+    pub fn set_read_wait(&mut self, wait: Duration) {
+        if let Some(t) = self.transport.as_mut() {
+            t.set_read_wait(wait);
+        }
+    }
+
     pub fn poll(&mut self, now: Duration) {
         if self.transport.is_none() {
             let due = self
@@ -735,12 +760,18 @@ impl HostCore {
         if self.view.sent_norm.len() != n {
             return;
         }
+        let mut mapped = std::mem::take(&mut self.mapped);
+        mapped.clear();
+        mapped.extend_from_slice(&self.desired);
+        if let Some(map) = &self.pose_map {
+            map.map(&mut mapped);
+        }
         let mut clamps = Vec::new();
         let step = self.config.handover_step_norm;
         let mut settled = true;
         for i in 0..n {
             let meta = &self.view.channels[i];
-            let raw = self.desired.get(i).copied().unwrap_or(meta.neutral_norm);
+            let raw = mapped.get(i).copied().unwrap_or(meta.neutral_norm);
             let raw = if raw.is_finite() {
                 raw
             } else {
@@ -762,6 +793,7 @@ impl HostCore {
                 *sent = want;
             }
         }
+        self.mapped = mapped;
         for (channel, wanted, limit) in clamps {
             self.view.stats.clamped += 1;
             // Report each clamped channel once per change, not at the command rate.
@@ -804,6 +836,7 @@ struct Inbox {
     queue: Vec<Message>,
     play: Option<Box<dyn Player>>,
     stop_playback: bool,
+    pose_map: Option<Option<Arc<dyn PoseMap>>>,
 }
 
 impl std::fmt::Debug for dyn Player {
@@ -852,6 +885,11 @@ impl HostLink {
 
     pub fn set_desired(&self, positions_norm: &[f32]) {
         lock(&self.shared).inbox.desired = Some(positions_norm.to_vec());
+    }
+
+    /// Maps every outgoing pose through `map` (see [`PoseMap`]); `None` sends poses as they are.
+    pub fn set_pose_map(&self, map: Option<Arc<dyn PoseMap>>) {
+        lock(&self.shared).inbox.pose_map = Some(map);
     }
 
     pub fn set_torque(&self, on: bool) {
@@ -919,6 +957,9 @@ fn run(mut core: HostCore, shared: &Mutex<Shared>, stop: &AtomicBool) {
     let mut next_tick = Duration::ZERO;
     while !stop.load(Ordering::Relaxed) {
         let now = start.elapsed();
+        // Wait for bytes no longer than until the next command is due: at 1 kHz a fixed 1 ms
+        // read timeout would make every loop longer than a period and drop ticks.
+        core.set_read_wait(next_tick.saturating_sub(now));
         core.poll(now);
         {
             let mut s = lock(shared);
@@ -940,6 +981,9 @@ fn run(mut core: HostCore, shared: &Mutex<Shared>, stop: &AtomicBool) {
             }
             if let Some(p) = inbox.play {
                 core.play(p, now);
+            }
+            if let Some(map) = inbox.pose_map {
+                core.set_pose_map(map);
             }
         }
         let now = start.elapsed();

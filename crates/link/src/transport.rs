@@ -24,6 +24,9 @@ pub enum LinkError {
 pub trait Transport: Send {
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), LinkError>;
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, LinkError>;
+    /// How long the next `read` may wait for bytes (at most; the session shortens it so a
+    /// wait never runs past its next command tick). Transports that don't block ignore it.
+    fn set_read_wait(&mut self, _wait: Duration) {}
     /// Human-readable name ("/dev/ttyUSB0 @ 1000000", "virtual head").
     fn describe(&self) -> String;
 }
@@ -38,7 +41,11 @@ pub(crate) fn is_transient(e: &std::io::Error) -> bool {
 pub struct SerialTransport {
     port: Box<dyn serialport::SerialPort>,
     name: String,
+    read_wait: Duration,
 }
+
+/// The longest a serial read waits (and what each write waits for room in the buffer, per try).
+pub const SERIAL_WAIT: Duration = Duration::from_millis(1);
 
 impl std::fmt::Debug for SerialTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -49,14 +56,14 @@ impl std::fmt::Debug for SerialTransport {
 }
 
 impl SerialTransport {
-    /// Opens `path` at `baud`, 8N1, no flow control, with a 1 ms read timeout.
+    /// Opens `path` at `baud`, 8N1, no flow control, with a [`SERIAL_WAIT`] read timeout.
     pub fn open(path: &str, baud: u32) -> Result<Self, LinkError> {
         let open_error = |e: serialport::Error| LinkError::Open {
             path: path.into(),
             reason: e.to_string(),
         };
         let mut port = serialport::new(path, baud)
-            .timeout(Duration::from_millis(1))
+            .timeout(SERIAL_WAIT)
             .data_bits(serialport::DataBits::Eight)
             .parity(serialport::Parity::None)
             .stop_bits(serialport::StopBits::One)
@@ -76,6 +83,7 @@ impl SerialTransport {
         Ok(Self {
             port,
             name: format!("{path} @ {baud}"),
+            read_wait: SERIAL_WAIT,
         })
     }
 }
@@ -101,6 +109,8 @@ impl Transport for SerialTransport {
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
         let mut rest = bytes;
         let deadline = Instant::now() + Duration::from_millis(100);
+        // `serialport` keeps one timeout for both ways; it only stores it (no system call).
+        let _ = self.port.set_timeout(SERIAL_WAIT);
         while !rest.is_empty() {
             match self.port.write(rest) {
                 Ok(0) => return Err(LinkError::Disconnected(self.name.clone())),
@@ -124,12 +134,17 @@ impl Transport for SerialTransport {
     }
 
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, LinkError> {
+        let _ = self.port.set_timeout(self.read_wait);
         match self.port.read(buf) {
             Ok(0) => Err(LinkError::Disconnected(self.name.clone())),
             Ok(n) => Ok(n),
             Err(e) if is_transient(&e) => Ok(0),
             Err(e) => Err(io_error(&self.name, e)),
         }
+    }
+
+    fn set_read_wait(&mut self, wait: Duration) {
+        self.read_wait = wait.min(SERIAL_WAIT);
     }
 
     fn describe(&self) -> String {

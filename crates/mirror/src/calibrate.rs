@@ -218,6 +218,14 @@ pub fn apply(calibration: &Calibration, pose: &mut [f32]) -> usize {
     clamped
 }
 
+/// The calibration as the link's host-side pose map: every pose the session sends (sliders,
+/// expressions, timeline playback) goes through [`apply`] on the session thread.
+impl facetwin_link::PoseMap for Calibration {
+    fn map(&self, pose: &mut [f32]) {
+        apply(self, pose);
+    }
+}
+
 /// Where the calibrator's messages go.
 pub trait CommandSink {
     fn set_desired(&mut self, positions_norm: &[f32]);

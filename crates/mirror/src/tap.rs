@@ -220,7 +220,50 @@ impl Transport for TapTransport {
         Ok(n)
     }
 
+    fn set_read_wait(&mut self, wait: std::time::Duration) {
+        self.inner.set_read_wait(wait);
+    }
+
     fn describe(&self) -> String {
         self.inner.describe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    /// Remembers the read wait it was given.
+    struct Probe(Arc<Mutex<Option<Duration>>>);
+
+    impl Transport for Probe {
+        fn write_all(&mut self, _: &[u8]) -> Result<(), LinkError> {
+            Ok(())
+        }
+        fn read(&mut self, _: &mut [u8]) -> Result<usize, LinkError> {
+            Ok(0)
+        }
+        fn set_read_wait(&mut self, wait: Duration) {
+            *self.0.lock().expect("probe") = Some(wait);
+        }
+        fn describe(&self) -> String {
+            "probe".into()
+        }
+    }
+
+    #[test]
+    fn the_tap_passes_the_read_wait_through() {
+        // The session shortens reads to its next command tick; a wrapper that swallowed it
+        // would cap a 1 kHz stream below its rate.
+        let seen = Arc::new(Mutex::new(None));
+        let mut t = Tap::new().wrap(Box::new(Probe(seen.clone())));
+        t.set_read_wait(Duration::from_micros(250));
+        assert_eq!(
+            *seen.lock().expect("probe"),
+            Some(Duration::from_micros(250))
+        );
+        assert_eq!(t.describe(), "probe");
     }
 }

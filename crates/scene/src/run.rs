@@ -104,6 +104,10 @@ impl Transport for Tap {
         Ok(n)
     }
 
+    fn set_read_wait(&mut self, wait: std::time::Duration) {
+        self.inner.set_read_wait(wait);
+    }
+
     fn describe(&self) -> String {
         self.inner.describe()
     }
