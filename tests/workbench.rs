@@ -736,3 +736,76 @@ fn timeline_drag_click_double_click_and_shortcuts() {
     h.key(egui::Key::Z, egui::Modifiers::COMMAND);
     assert_eq!(h.wb.editor.undo.len(), undo - 1);
 }
+
+#[test]
+fn the_selected_key_takes_typed_numbers_one_undo_step_each() {
+    let (wb, _dir) = workbench("key-fields");
+    let mut h = Harness::new(wb);
+    let p = h.key_pos(1, 40);
+    h.click(p);
+    h.frame(vec![]);
+    let (time_field, value_field) = h.wb.layout.key_fields.expect("key fields shown");
+    // Click the value, type a number, Enter.
+    h.click(value_field.center());
+    h.frame(vec![]);
+    h.key(egui::Key::A, egui::Modifiers::COMMAND);
+    h.frame(vec![egui::Event::Text("0.125".into())]);
+    h.key(egui::Key::Enter, egui::Modifiers::NONE);
+    h.frame(vec![]);
+    let t1 = &h.wb.editor.clip.tracks[1];
+    let k = t1.keys[t1.key_at(40).expect("key stays at 40 ms")];
+    assert!((k.value - 0.125).abs() < 1e-6, "value {}", k.value);
+    let steps = h.wb.editor.undo.len();
+    assert!(steps >= 1);
+    // The time field moves the key (the selection follows it).
+    let (time_field, _) = h.wb.layout.key_fields.unwrap_or((time_field, value_field));
+    h.click(time_field.center());
+    h.frame(vec![]);
+    h.key(egui::Key::A, egui::Modifiers::COMMAND);
+    h.frame(vec![egui::Event::Text("50".into())]);
+    h.key(egui::Key::Enter, egui::Modifiers::NONE);
+    h.frame(vec![]);
+    let t1 = &h.wb.editor.clip.tracks[1];
+    assert!(
+        t1.key_at(40).is_none() && t1.key_at(50).is_some(),
+        "{:?}",
+        t1.keys
+    );
+    assert_eq!(
+        h.wb.selection.iter().copied().collect::<Vec<_>>(),
+        vec![KeyId::new(1, 50)]
+    );
+    // Undo takes the edits back.
+    while h.wb.editor.can_undo() {
+        h.wb.undo();
+    }
+    let t1 = &h.wb.editor.clip.tracks[1];
+    assert!(t1.key_at(40).is_some());
+}
+
+#[test]
+fn the_shipped_fixed_micro_expression_is_feasible_and_120_ms() {
+    // The clip the designer's walkthrough saved (README): the 120 ms Duchenne template with
+    // its apex brought within what the motors can follow.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/clips/duchenne_micro_fixed.clip.ron");
+    let clip = facetwin_authoring::Clip::load(&path).expect("shipped clip loads");
+    assert_eq!(clip.duration_ms, 120);
+    let report = facetwin_authoring::check_clip(
+        &clip,
+        &facetwin_authoring::AuTable::builtin(),
+        &facetwin_head::HeadConfig::default_head(),
+        &facetwin_authoring::FeasibilityOptions::default(),
+    );
+    assert!(report.is_feasible(), "{:?}", report.issues);
+    // The unfixed template at the same timing is not.
+    let (wb, _dir) = workbench("template-infeasible");
+    let template = wb.editor.clip.clone();
+    let report = facetwin_authoring::check_clip(
+        &template,
+        &facetwin_authoring::AuTable::builtin(),
+        &facetwin_head::HeadConfig::default_head(),
+        &facetwin_authoring::FeasibilityOptions::default(),
+    );
+    assert!(!report.is_feasible());
+}

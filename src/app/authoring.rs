@@ -392,6 +392,9 @@ pub struct Workbench {
     /// Visible time window; `None` = fit the clip.
     pub view: Option<(f32, f32)>,
     pub drag: Option<Drag>,
+    /// The selected key's time and value while its number fields are being dragged (applied
+    /// as one undo step when the drag ends).
+    pub key_edit: Option<(KeyId, u32, f32)>,
     pub duration_edit: u32,
     /// Where the last frame drew the timeline (for hit tests and tests).
     pub layout: TimelineLayout,
@@ -457,6 +460,7 @@ impl Workbench {
             played_revision: 0,
             view: None,
             drag: None,
+            key_edit: None,
             duration_edit: 1000,
             layout: TimelineLayout::default(),
             micro_expression: DEFAULT_EXPRESSION.into(),
@@ -1260,6 +1264,8 @@ pub struct TimelineLayout {
     pub axis: Option<TimeAxis>,
     pub ruler: Option<egui::Rect>,
     pub lanes: Vec<ValueAxis>,
+    /// The selected key's time and value fields (when one key is selected).
+    pub key_fields: Option<(egui::Rect, egui::Rect)>,
 }
 
 /// Value ↔ y in a lane.
@@ -1908,6 +1914,7 @@ fn clip_tools_ui(ui: &mut egui::Ui, wb: &mut Workbench, fx: &mut Effects) {
 }
 
 fn status_ui(ui: &mut egui::Ui, wb: &mut Workbench) {
+    wb.layout.key_fields = None;
     ui.horizontal_wrapped(|ui| {
         let n = wb.report.issues.len();
         if n == 0 {
@@ -1934,18 +1941,40 @@ fn status_ui(ui: &mut egui::Ui, wb: &mut Workbench) {
             && let Some(i) = t.key_at(id.time_ms)
         {
             let k = t.keys[i];
+            let name = t.target.name();
+            let duration = wb.editor.clip.duration_ms;
             ui.separator();
             ui.label(
-                egui::RichText::new(format!(
-                    "{} @ {} ms = {:.3} ({:?})",
-                    t.target.name(),
-                    k.time_ms,
-                    k.value,
-                    k.interp
-                ))
-                .monospace()
-                .small(),
+                egui::RichText::new(format!("{name} key ({:?})", k.interp))
+                    .monospace()
+                    .small(),
             );
+            // Exact numbers for the selected key: typed (one undo step each) or dragged (one
+            // undo step when the drag ends).
+            let (mut t_ms, mut v) = match wb.key_edit {
+                Some((e, t, v)) if e == id => (t, v),
+                _ => (k.time_ms, k.value),
+            };
+            let rt = ui.add(
+                egui::DragValue::new(&mut t_ms)
+                    .range(0..=duration.max(k.time_ms))
+                    .speed(1.0)
+                    .suffix(" ms"),
+            );
+            ui.label("=");
+            let rv = ui.add(
+                egui::DragValue::new(&mut v)
+                    .range(-1.0..=1.0)
+                    .speed(0.005)
+                    .fixed_decimals(3),
+            );
+            wb.layout.key_fields = Some((rt.rect, rv.rect));
+            if rt.dragged() || rv.dragged() {
+                wb.key_edit = Some((id, t_ms, v));
+            } else if rt.changed() || rv.changed() || wb.key_edit.is_some() {
+                wb.key_edit = None;
+                wb.move_selected(i64::from(t_ms) - i64::from(k.time_ms), v - k.value);
+            }
         } else if wb.selection.len() > 1 {
             ui.separator();
             ui.label(format!("{} keys selected", wb.selection.len()));
@@ -2153,6 +2182,7 @@ fn tracks_ui(ui: &mut egui::Ui, wb: &mut Workbench, desired: &mut Vec<f32>, fx: 
         axis: Some(axis),
         ruler: Some(ruler.rect),
         lanes: Vec::new(),
+        key_fields: wb.layout.key_fields.take(),
     };
 
     // The preview of a drag in progress.

@@ -1694,10 +1694,12 @@ fn mirror_dock(
     let viewport = ctx.viewport_rect();
     let mut root = super::ui::root_ui(&ctx, "facetwin-mirror-root", viewport);
     let mut out = Vec::new();
+    // A fixed height: a panel sized by its content would jump with every tab switch (and
+    // the face with it).
+    let height = (viewport.height() * 0.46).clamp(220.0, 520.0);
     let panel = egui::Panel::bottom("dock-mirror")
-        .default_size(460.0f32.min(viewport.height() * 0.55))
-        .size_range(200.0..=(viewport.height() * 0.8).max(220.0))
-        .resizable(true)
+        .exact_size(height)
+        .resizable(false)
         .show(&mut root, |ui| {
             super::ui::dock_tabs(ui, &mut dock);
             mirror_ui(ui, &mut state, mui, &link, &mut out, &mut link_requests);

@@ -8,7 +8,7 @@
 //!
 //! * **position**: `|measured − simulated| > position_threshold` (0.08 travel) — a jammed
 //!   motor (the position stays while the model moves), a slipping attachment, a stall;
-//! * **current**: measured current below `current_ratio` (40 %) of the simulated current,
+//! * **current**: measured current below `current_ratio` (20 %) of the simulated current,
 //!   while the commanded position is contracted (≥ `contracted_min`) and the simulation draws
 //!   a meaningful current (≥ `min_sim_current_ma`) — a torn tendon (the motor runs unloaded,
 //!   so the position still tracks, but the current collapses).
@@ -39,7 +39,11 @@ pub struct ShadowConfig {
     pub position_threshold: f32,
     /// |Δposition| below which it is healthy again.
     pub position_clear: f32,
-    /// Measured / simulated current below which the load is missing.
+    /// Measured / simulated current below which the load is missing. Static friction lets a
+    /// healthy channel hold the same position with a different current depending on how it
+    /// got there: on a live session (pty head, shadow started mid-hold) healthy lids held at
+    /// 0.56 read 0.36-0.39 of the model's current. A torn tendon reads about 0 (or below),
+    /// so the threshold sits well under the friction band.
     pub current_ratio: f32,
     /// Ratio above which the load is back.
     pub current_ratio_clear: f32,
@@ -62,8 +66,8 @@ impl Default for ShadowConfig {
         Self {
             position_threshold: 0.08,
             position_clear: 0.04,
-            current_ratio: 0.4,
-            current_ratio_clear: 0.6,
+            current_ratio: 0.2,
+            current_ratio_clear: 0.45,
             contracted_min: 0.3,
             min_sim_current_ma: 40.0,
             raise_after: Duration::from_millis(150),
