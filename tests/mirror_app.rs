@@ -405,10 +405,26 @@ fn recording_through_the_mirror_reads_back_and_replays_on_the_face() {
     assert!(run_until(&mut app, Duration::from_secs(5), |a| measured(
         a, ZYG_L
     ) < 0.05));
+    // An empty path says what to enter.
+    request(&mut app, MirrorRequest::OpenReplay(PathBuf::new()));
+    app.update();
+    assert!(
+        matches!(&state(&app).replay.status, Some(Err(e)) if e.contains("enter a recording")),
+        "{:?}",
+        state(&app).replay.status
+    );
     request(&mut app, MirrorRequest::OpenReplay(prefix.clone()));
     request(&mut app, MirrorRequest::Seek(Duration::from_millis(700)));
     app.update();
     app.update();
+    // The recording's events become marks on the replay's overview.
+    let marks = &state(&app).replay.marks;
+    assert!(
+        marks
+            .iter()
+            .any(|m| m.kind == "session" && m.t_s < 0.2 && m.text.contains("recording started")),
+        "{marks:?}"
+    );
     let shown = app
         .world()
         .resource::<ReplayPose>()

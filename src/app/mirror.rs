@@ -694,11 +694,39 @@ pub struct ReplayState {
     pub show_on_face: bool,
     /// Measured positions per channel over the whole recording (seconds, travel).
     pub overview: Vec<Vec<PlotPoint>>,
+    /// The recording's events (faults, alarms, notes) at their times (seconds): the marks on
+    /// the overview, so a scrub goes straight to what went wrong.
+    pub marks: Vec<ReplayMark>,
     pub telemetry_frames: usize,
     pub commands: usize,
     /// The recorded commands wait for the switch to the simulated head, at this speed.
     pub pending_play: Option<f64>,
     pub status: Option<Result<String, String>>,
+}
+
+/// One recorded event on the replay's overview.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayMark {
+    pub t_s: f64,
+    /// "fault", "alarm", "calibration", "note", "session"...
+    pub kind: String,
+    pub text: String,
+}
+
+/// The recording's events as overview marks, oldest first.
+pub fn replay_marks(replay: &Replay) -> Vec<ReplayMark> {
+    replay
+        .records()
+        .iter()
+        .filter_map(|r| match &r.kind {
+            facetwin_mirror::RecordKind::Event { kind, text, .. } => Some(ReplayMark {
+                t_s: replay.relative(r).as_secs_f64(),
+                kind: kind.clone(),
+                text: text.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 impl ReplayState {
@@ -739,6 +767,7 @@ impl ReplayState {
             }
         )));
         self.overview = overview;
+        self.marks = replay_marks(&replay);
         self.replay = Some(replay);
         self.path = Some(path);
         self.position = Duration::ZERO;
@@ -1009,6 +1038,11 @@ pub fn handle_requests(
                     }
                     Err(e) => state.recording.status = Some(Err(e.to_string())),
                 }
+            }
+            MirrorRequest::OpenReplay(path) if path.as_os_str().is_empty() => {
+                state.replay.status = Some(Err(
+                    "enter a recording: its prefix, its directory or one of its .mcap files".into(),
+                ));
             }
             MirrorRequest::OpenReplay(path) => match Replay::open(path) {
                 Ok(replay) => {
@@ -2411,8 +2445,38 @@ fn record_tab_ui(
                             );
                         }
                     }
+                    for m in &state.replay.marks {
+                        let color = match m.kind.as_str() {
+                            "fault" | "alarm" => ALARM_RED,
+                            _ => egui::Color32::from_rgb(255, 190, 80),
+                        };
+                        // One legend entry per kind; the list below the plot says what.
+                        pu.vline(
+                            VLine::new(m.kind.clone(), m.t_s)
+                                .color(color.gamma_multiply(0.8))
+                                .width(1.0),
+                        );
+                    }
                     pu.vline(VLine::new("playhead", pos).color(egui::Color32::WHITE));
                 });
+            let shown: Vec<&ReplayMark> = state
+                .replay
+                .marks
+                .iter()
+                .filter(|m| m.kind != "session")
+                .take(6)
+                .collect();
+            for m in shown {
+                ui.label(
+                    egui::RichText::new(format!("{:>8.3} s  {}", m.t_s, m.text))
+                        .small()
+                        .monospace()
+                        .color(match m.kind.as_str() {
+                            "fault" | "alarm" => ALARM_RED,
+                            _ => egui::Color32::from_gray(200),
+                        }),
+                );
+            }
         });
 }
 
