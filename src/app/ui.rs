@@ -354,6 +354,14 @@ fn link_panel_ui(
     if let Some(w) = &link.warning {
         ui.colored_label(egui::Color32::from_rgb(255, 170, 60), format!("⚠ {w}"));
     }
+    let status = link.view.telemetry.map_or(0, |t| t.status);
+    if status & facetwin_protocol::status::SAFE_STOP_LATCHED != 0 {
+        ui.colored_label(
+            egui::Color32::from_rgb(255, 170, 60),
+            "⚠ the head's watchdog put it in its safe state (torque off, neutral) since the \
+             last clear, e.g. while the link was down; Clear faults acknowledges",
+        );
+    }
     if link.view.handing_over || pose.converging {
         ui.label("handover: ramping at ≤ 1 % of travel per step");
     }

@@ -561,6 +561,9 @@ def run_live(port: str, baud: int) -> int:
                 and not any(ch["faults"] & ft.FAULT_WATCHDOG for ch in tel["channels"]),
                 "re-armed: status and fault bits clear, torque stays off",
                 f"status 0x{tel['status']:02x}, mask 0x{tel['torque_mask']:08x}" if tel else "")
+        c.check(tel is not None and tel["status"] & ft.STATUS_SAFE_STOP_LATCHED,
+                "re-armed: SAFE_STOP_LATCHED still says the head went safe",
+                f"status 0x{tel['status']:02x}" if tel else "")
         del t_silent
 
         # Torque back on, stream again (bumpless restart from the measured pose).
@@ -610,6 +613,9 @@ def run_live(port: str, baud: int) -> int:
                 and not any(ch["faults"] & ft.FAULT_ESTOP for ch in tel["channels"])
                 and tel["torque_mask"] == 0,
                 "e-stop released, ESTOP bits cleared, torque still off",
+                f"status 0x{tel['status']:02x}" if tel else "")
+        c.check(tel is not None and not tel["status"] & ft.STATUS_SAFE_STOP_LATCHED,
+                "ClearFaults bit 31 also acknowledges the safe stop",
                 f"status 0x{tel['status']:02x}" if tel else "")
         ack = client.command(ft.T.TORQUE, {"enable_mask": 0}, on_idle=keepalive)
         c.check(ack is not None and ack["code"] == ft.OK, "Torque off -> Ack Ok", repr(ack))

@@ -52,6 +52,8 @@ pub struct VirtualHead {
     estop: bool,
     watchdog_ms: u16,
     watchdog_tripped: bool,
+    /// The watchdog tripped since the last head-wide `ClearFaults` (status `SAFE_STOP_LATCHED`).
+    safe_stop_latched: bool,
     last_host_tick: u64,
     telemetry_hz: u16,
     next_telemetry_tick: u64,
@@ -96,6 +98,7 @@ impl VirtualHead {
             handshaken: false,
             estop: false,
             watchdog_tripped: false,
+            safe_stop_latched: false,
             last_host_tick: 0,
             next_telemetry_tick: 0,
             last_faults: [0; MAX_CHANNELS],
@@ -252,6 +255,7 @@ impl VirtualHead {
         let limit = u64::from(self.watchdog_ms) * u64::from(self.config.controller_rate_hz) / 1000;
         if self.ticks - self.last_host_tick > limit {
             self.watchdog_tripped = true;
+            self.safe_stop_latched = true;
             self.stats.watchdog_trips += 1;
             self.safe_state(fault::WATCHDOG);
             self.send(Message::FaultEvent {
@@ -332,6 +336,9 @@ impl VirtualHead {
         }
         if self.watchdog_tripped {
             st |= status::WATCHDOG_TRIPPED;
+        }
+        if self.safe_stop_latched {
+            st |= status::SAFE_STOP_LATCHED;
         }
         if self.handshaken {
             st |= status::HOST_CONNECTED;
@@ -452,6 +459,7 @@ impl VirtualHead {
                 let release = mask & (1 << 31) != 0;
                 if release {
                     self.estop = false;
+                    self.safe_stop_latched = false;
                 }
                 for (i, ch) in self.channels.iter_mut().enumerate() {
                     if mask & (1 << i) != 0 {

@@ -187,6 +187,22 @@ fn watchdog_puts_the_head_in_safe_neutral_with_torque_off() {
     let t = b.last_telemetry();
     assert_eq!(t.status & status::WATCHDOG_TRIPPED, 0);
     assert_eq!(t.torque_mask, 0);
+    // ... but the head still says it went safe (a host reconnecting after a cable pull learns
+    // it), even after a new handshake, until a head-wide ClearFaults acknowledges it.
+    assert_ne!(t.status & status::SAFE_STOP_LATCHED, 0);
+    b.send(Message::Hello { nonce: 9 });
+    b.run_ms(20);
+    assert_ne!(b.last_telemetry().status & status::SAFE_STOP_LATCHED, 0);
+    b.send(Message::ClearFaults { mask: 1 << 12 });
+    b.run_ms(20);
+    assert_ne!(
+        b.last_telemetry().status & status::SAFE_STOP_LATCHED,
+        0,
+        "a channel's clear is not the head-wide acknowledgement"
+    );
+    b.send(Message::ClearFaults { mask: 1 << 31 });
+    b.run_ms(20);
+    assert_eq!(b.last_telemetry().status & status::SAFE_STOP_LATCHED, 0);
 }
 
 #[test]

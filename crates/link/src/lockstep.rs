@@ -21,6 +21,8 @@ pub struct HeadPipe {
     pub corrupt_fraction: f64,
     rng: u64,
     pub corrupted_bytes: u64,
+    /// The head's output of one step (reused: a lockstep run steps every millisecond).
+    scratch: Vec<u8>,
 }
 
 impl SharedHead {
@@ -32,6 +34,7 @@ impl SharedHead {
             corrupt_fraction: 0.0,
             rng: 0x9E37_79B9_7F4A_7C15,
             corrupted_bytes: 0,
+            scratch: Vec::new(),
         })))
     }
 
@@ -44,12 +47,16 @@ impl SharedHead {
     /// Advances the head's simulated time and collects its output.
     pub fn advance(&self, dt_s: f64) {
         let mut p = self.lock();
+        let p = &mut *p;
         p.head.advance(dt_s);
-        let mut out = p.head.take_output();
+        let mut out = std::mem::take(&mut p.scratch);
+        out.clear();
+        p.head.drain_output_into(&mut out);
         p.corrupt(&mut out);
         if p.plugged {
             p.to_host.extend_from_slice(&out);
         }
+        p.scratch = out;
     }
 
     /// A transport for the host side of this pipe.

@@ -253,6 +253,8 @@ pub struct HostCore {
     info_received: Vec<bool>,
     player: Option<(Box<dyn Player>, Duration)>,
     pose_map: Option<Arc<dyn PoseMap>>,
+    /// This session already reported the head's latched safe stop (status `SAFE_STOP_LATCHED`).
+    safe_stop_reported: bool,
     /// The desired pose after the pose map (reused, so a tick allocates nothing).
     mapped: Vec<f32>,
     view: HeadView,
@@ -294,6 +296,7 @@ impl HostCore {
             info_received: Vec::new(),
             player: None,
             pose_map: None,
+            safe_stop_reported: false,
             mapped: Vec::new(),
             view: HeadView::default(),
             rx: vec![0u8; 4096],
@@ -365,6 +368,7 @@ impl HostCore {
         }
         self.decoder.reset();
         self.torque_sent = None;
+        self.safe_stop_reported = false;
         self.view.handing_over = false;
         self.pings.clear();
         self.set_state(LinkState::Disconnected { reason }, now);
@@ -585,6 +589,17 @@ impl HostCore {
                 self.view.stats.telemetry_frames += 1;
                 self.view.telemetry = Some(t);
                 self.view.telemetry_at = Some(now);
+                // The head went to its safe state while this host was not listening (a cable
+                // pull, a stalled host): its FaultEvent was lost, the latched status says so.
+                let latched = t.status & proto_status::SAFE_STOP_LATCHED != 0;
+                if latched && !self.safe_stop_reported {
+                    self.event(LinkEvent::Fault {
+                        channel: 0xFF,
+                        faults: facetwin_protocol::fault::WATCHDOG,
+                        head_time_us: t.head_time_us,
+                    });
+                }
+                self.safe_stop_reported = latched;
                 if self.view.state == LinkState::Syncing {
                     self.start_handover(&t, now);
                 } else if self.view.state == LinkState::Connected

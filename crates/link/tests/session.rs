@@ -399,3 +399,62 @@ fn hosts_can_come_and_go_on_a_long_running_pty_head() {
     stop.store(true, Ordering::Relaxed);
     handle.join().expect("server thread");
 }
+
+#[test]
+fn a_head_that_went_safe_while_the_cable_was_out_says_so_on_reconnect() {
+    let (shared, mut core) = lockstep(
+        VirtualHead::new(HeadConfig::default_head()),
+        HostConfig::default(),
+    );
+    let mut t = Duration::ZERO;
+    core.set_desired(&[0.3; 25]);
+    run(&shared, &mut core, &mut t, 400);
+    assert_eq!(core.view().state, LinkState::Connected);
+    let watchdog_event = |core: &HostCore| {
+        core.view().events.iter().any(|e| {
+            matches!(e, LinkEvent::Fault { channel: 0xFF, faults, .. }
+                if *faults & facetwin_protocol::fault::WATCHDOG != 0)
+        })
+    };
+    assert!(!watchdog_event(&core));
+    // Cable out for longer than the watchdog: the head goes safe, its FaultEvent is lost.
+    shared.lock().plugged = false;
+    run(&shared, &mut core, &mut t, 600);
+    assert!(matches!(core.view().state, LinkState::Disconnected { .. }));
+    assert!(shared.lock().head.watchdog_tripped());
+    shared.lock().plugged = true;
+    let mut reconnected = false;
+    for _ in 0..3000 {
+        run(&shared, &mut core, &mut t, 1);
+        if core.view().state == LinkState::Connected {
+            reconnected = true;
+            break;
+        }
+    }
+    assert!(reconnected, "{:?}", core.view().state);
+    run(&shared, &mut core, &mut t, 50);
+    // The new session re-armed the watchdog, yet it learns the head went safe meanwhile.
+    assert!(!shared.lock().head.watchdog_tripped());
+    assert!(watchdog_event(&core), "{:?}", core.view().events);
+    let reported = core
+        .view()
+        .events
+        .iter()
+        .filter(|e| matches!(e, LinkEvent::Fault { channel: 0xFF, .. }))
+        .count();
+    run(&shared, &mut core, &mut t, 200);
+    assert_eq!(
+        core.view()
+            .events
+            .iter()
+            .filter(|e| matches!(e, LinkEvent::Fault { channel: 0xFF, .. }))
+            .count(),
+        reported,
+        "reported once per session, not at the telemetry rate"
+    );
+    // Acknowledged with a head-wide ClearFaults: the latch goes.
+    core.queue(Message::ClearFaults { mask: 1 << 31 });
+    run(&shared, &mut core, &mut t, 50);
+    let status = core.view().telemetry.map_or(0, |t| t.status);
+    assert_eq!(status & facetwin_protocol::status::SAFE_STOP_LATCHED, 0);
+}

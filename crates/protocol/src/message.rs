@@ -118,6 +118,10 @@ pub mod status {
     pub const WATCHDOG_TRIPPED: u8 = 1 << 1;
     /// A host handshake has completed since power-up.
     pub const HOST_CONNECTED: u8 = 1 << 2;
+    /// The watchdog put the head in its safe state (torque off, neutral) since the last
+    /// `ClearFaults` with bit 31. Unlike [`WATCHDOG_TRIPPED`], re-arming does not clear it, so a
+    /// host that reconnects after a cable pull still learns the head went safe meanwhile.
+    pub const SAFE_STOP_LATCHED: u8 = 1 << 3;
 }
 
 /// Error codes carried by [`Message::Ack`].
