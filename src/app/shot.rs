@@ -37,15 +37,8 @@ pub struct ShotArgs {
 pub fn read_pose(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
     let text =
         std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let map: std::collections::BTreeMap<String, f32> = ron::from_str(&text).map_err(|e| {
-        anyhow::anyhow!(
-            "{}:{}:{}: {}",
-            path.display(),
-            e.span.start.line,
-            e.span.start.col,
-            e.code
-        )
-    })?;
+    let map: std::collections::BTreeMap<String, f32> =
+        facetwin_ronfile::from_str(&text, &path.display().to_string())?;
     Ok(map.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
 }
 

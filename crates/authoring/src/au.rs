@@ -213,7 +213,7 @@ impl AuTable {
         origin: &str,
         layout: ChannelLayout,
     ) -> Result<Self, FileError> {
-        let file: AuTableFile = ron::from_str(text).map_err(|e| FileError::ron(origin, &e))?;
+        let file: AuTableFile = facetwin_ronfile::from_str(text, origin)?;
         Self::build(file.aus, layout).map_err(|p| match p {
             Problem::UnknownChannel(name) => FileError::unknown_channel(origin, text, &name),
             Problem::Invalid { token, message } => {

@@ -306,7 +306,7 @@ impl Clip {
 
     /// Parses a clip; `origin` names the file in errors.
     pub fn from_ron_str(text: &str, origin: &str) -> Result<Self, FileError> {
-        let clip: Self = ron::from_str(text).map_err(|e| FileError::ron(origin, &e))?;
+        let clip: Self = facetwin_ronfile::from_str(text, origin)?;
         let layout = ChannelLayout::default_head();
         for t in &clip.tracks {
             if let TrackTarget::Channel(n) = &t.target

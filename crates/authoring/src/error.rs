@@ -49,20 +49,13 @@ pub enum FileError {
     Serialize { path: String, message: String },
 }
 
+facetwin_ronfile::impl_from_ron_error!(FileError::Ron { path });
+
 impl FileError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         Self::Io {
             path: path.display().to_string(),
             source,
-        }
-    }
-
-    pub(crate) fn ron(origin: &str, e: &ron::error::SpannedError) -> Self {
-        Self::Ron {
-            path: origin.into(),
-            line: e.span.start.line,
-            column: e.span.start.col,
-            message: e.code.to_string(),
         }
     }
 
@@ -102,19 +95,12 @@ impl FileError {
 /// 1-based line and column (in characters) of the first occurrence of
 /// `"needle"` (quoted) in `text`, else of `needle` unquoted, else (1, 1).
 pub(crate) fn locate(text: &str, needle: &str) -> (usize, usize) {
-    let quoted = format!("\"{needle}\"");
-    let at = text
-        .find(&quoted)
-        .or_else(|| (!needle.is_empty()).then(|| text.find(needle)).flatten());
-    match at {
-        None => (1, 1),
-        Some(byte) => {
-            let before = &text[..byte];
-            let line = before.matches('\n').count() + 1;
-            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-            (line, before[line_start..].chars().count() + 1)
-        }
-    }
+    facetwin_ronfile::find_quoted(text, needle)
+        .or_else(|| {
+            let byte = (!needle.is_empty()).then(|| text.find(needle)).flatten()?;
+            Some(facetwin_ronfile::line_col(text, byte))
+        })
+        .unwrap_or((1, 1))
 }
 
 /// Reads a whole text file.

@@ -138,7 +138,7 @@ impl Expression {
     /// Parses an expression; channel names are checked against the default
     /// head (AU names need a table: [`Expression::check`]).
     pub fn from_ron_str(text: &str, origin: &str) -> Result<Self, FileError> {
-        let e: Self = ron::from_str(text).map_err(|e| FileError::ron(origin, &e))?;
+        let e: Self = facetwin_ronfile::from_str(text, origin)?;
         let layout = ChannelLayout::default_head();
         for (n, v) in &e.channels {
             if layout.index(n).is_none() {

@@ -363,7 +363,7 @@ pub struct ArkitMapping {
 impl ArkitMapping {
     /// Parses a mapping and checks shape and AU names against `table`.
     pub fn from_ron_str(text: &str, origin: &str, table: &AuTable) -> Result<Self, FileError> {
-        let m: Self = ron::from_str(text).map_err(|e| FileError::ron(origin, &e))?;
+        let m: Self = facetwin_ronfile::from_str(text, origin)?;
         for rule in &m.rules {
             if frame_index(&rule.shape).is_none_or(|i| i >= LIVELINK_BLENDSHAPES.len()) {
                 return Err(FileError::invalid(

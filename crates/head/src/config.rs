@@ -88,6 +88,8 @@ pub enum ConfigError {
     Invalid { path: String, message: String },
 }
 
+facetwin_ronfile::impl_from_ron_error!(ConfigError::Ron { path });
+
 impl HeadConfig {
     /// The default head: 25 facial channels on the default micro-motor.
     pub fn default_head() -> Self {
@@ -114,12 +116,7 @@ impl HeadConfig {
     }
 
     pub fn from_ron_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let config: Self = ron::from_str(text).map_err(|e| ConfigError::Ron {
-            path: origin.into(),
-            line: e.span.start.line,
-            column: e.span.start.col,
-            message: e.code.to_string(),
-        })?;
+        let config: Self = facetwin_ronfile::from_str(text, origin)?;
         config.validate(origin)?;
         Ok(config)
     }

@@ -100,6 +100,8 @@ pub enum CalibrationFileError {
     Serialize(String),
 }
 
+facetwin_ronfile::impl_from_ron_error!(CalibrationFileError::Ron { path });
+
 impl Calibration {
     /// Uncalibrated defaults for the head in `view`: its limits, neutral, direction +1.
     pub fn from_view(view: &HeadView) -> Self {
@@ -171,12 +173,7 @@ impl Calibration {
 
     /// Parses and validates; `origin` names the source in errors (`file:line:column`).
     pub fn from_ron_str(text: &str, origin: &str) -> Result<Self, CalibrationFileError> {
-        let cal: Self = ron::from_str(text).map_err(|e| CalibrationFileError::Ron {
-            path: origin.into(),
-            line: e.span.start.line,
-            column: e.span.start.col,
-            message: e.code.to_string(),
-        })?;
+        let cal: Self = facetwin_ronfile::from_str(text, origin)?;
         cal.validate(origin)?;
         Ok(cal)
     }

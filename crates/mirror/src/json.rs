@@ -1,26 +1,8 @@
 //! A few hand-written JSON helpers (the crate keeps serde_json out of its tree).
 
 use facetwin_protocol::{Telemetry, q15_to_norm};
+use facetwin_ronfile::push_json_str;
 use std::fmt::Write as _;
-
-/// Appends `s` as a JSON string literal (quotes included).
-pub(crate) fn push_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
 
 /// Appends a finite float; non-finite values (never produced from wire data) become `null`.
 pub(crate) fn push_f32(out: &mut String, v: f32) {
@@ -38,7 +20,7 @@ fn push_array<T: Copy>(
     mut f: impl FnMut(&mut String, T),
 ) {
     out.push(',');
-    push_str(out, key);
+    push_json_str(out, key);
     out.push_str(":[");
     for (i, &v) in items.iter().enumerate() {
         if i > 0 {
@@ -121,9 +103,9 @@ pub(crate) const EVENT_SCHEMA: &str = r#"{
 pub(crate) fn event(kind: &str, text: &str, channel: Option<u8>, faults: Option<u8>) -> String {
     let mut out = String::with_capacity(32 + text.len());
     out.push_str("{\"kind\":");
-    push_str(&mut out, kind);
+    push_json_str(&mut out, kind);
     out.push_str(",\"text\":");
-    push_str(&mut out, text);
+    push_json_str(&mut out, text);
     if let Some(c) = channel {
         let _ = write!(out, ",\"channel\":{c}");
     }

@@ -60,6 +60,8 @@ pub enum ParamsError {
     Serialize(String),
 }
 
+facetwin_ronfile::impl_from_ron_error!(ParamsError::Ron { file });
+
 /// Mechanical arrangement of the channel's load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ChannelKind {
@@ -355,12 +357,7 @@ impl Default for ChannelParams {
 }
 
 fn parse_and_validate(s: &str, file: &str) -> Result<ChannelParams, ParamsError> {
-    let params: ChannelParams = ron::from_str(s).map_err(|e| ParamsError::Ron {
-        file: file.to_owned(),
-        line: e.span.start.line,
-        column: e.span.start.col,
-        message: e.code.to_string(),
-    })?;
+    let params: ChannelParams = facetwin_ronfile::from_str(s, file)?;
     params.validate_named(file)?;
     Ok(params)
 }

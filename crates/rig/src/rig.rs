@@ -86,6 +86,8 @@ pub enum RigError {
     Mesh(String),
 }
 
+facetwin_ronfile::impl_from_ron_error!(RigError::Parse { origin });
+
 /// A complete rig: every actuator of one head.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -491,15 +493,6 @@ impl MuscleModel {
     }
 }
 
-/// 1-based line and column of the first occurrence of `needle` in `src`.
-fn locate(src: &str, needle: &str) -> Option<(usize, usize)> {
-    let at = src.find(needle)?;
-    let before = &src[..at];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    Some((line, col))
-}
-
 impl fmt::Display for Region {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
@@ -512,12 +505,7 @@ impl Rig {
     pub fn from_ron_str(src: &str, origin_name: &str) -> Result<Rig, RigError> {
         let options = ron::Options::default()
             .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
-        let rig: Rig = options.from_str(src).map_err(|e| RigError::Parse {
-            origin: origin_name.to_owned(),
-            line: e.span.start.line,
-            column: e.span.start.col,
-            message: e.code.to_string(),
-        })?;
+        let rig: Rig = facetwin_ronfile::from_str_with(&options, src, origin_name)?;
         rig.validate(origin_name).map_err(|e| match e {
             // Point at the offending actuator's name in the source.
             RigError::Invalid {
@@ -525,7 +513,7 @@ impl Rig {
                 actuator,
                 message,
             } => RigError::Invalid {
-                origin: match locate(src, &format!("\"{actuator}\"")) {
+                origin: match facetwin_ronfile::find_quoted(src, &actuator) {
                     Some((line, col)) => format!("{origin}:{line}:{col}"),
                     None => origin,
                 },

@@ -30,6 +30,8 @@ pub enum SceneError {
     NoScenes(String),
 }
 
+facetwin_ronfile::impl_from_ron_error!(SceneError::Parse { path });
+
 fn location(at: &Option<(usize, usize)>) -> String {
     at.map_or_else(String::new, |(l, c)| format!(":{l}:{c}"))
 }

@@ -41,12 +41,7 @@ pub fn load(path: &Path) -> Result<LoadedScene, SceneError> {
 pub fn parse(text: &str, origin: &str) -> Result<LoadedScene, SceneError> {
     let options =
         ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
-    let scene: Scene = options.from_str(text).map_err(|e| SceneError::Parse {
-        path: origin.into(),
-        line: e.span.start.line,
-        column: e.span.start.col,
-        message: e.code.to_string(),
-    })?;
+    let scene: Scene = facetwin_ronfile::from_str_with(&options, text, origin)?;
     let plan = compile(&scene, text, origin)?;
     let name = scene.name.clone().unwrap_or_else(|| {
         Path::new(origin)
@@ -170,16 +165,6 @@ pub(crate) enum Check {
     Image,
 }
 
-/// Line and column (1-based) of the first `"needle"` in `text`.
-fn locate(text: &str, needle: &str) -> Option<(usize, usize)> {
-    let quoted = format!("\"{needle}\"");
-    let at = text.find(&quoted)?;
-    let before = &text[..at];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    Some((line, col))
-}
-
 struct Ctx<'a> {
     text: &'a str,
     origin: &'a str,
@@ -190,7 +175,7 @@ impl Ctx<'_> {
     fn err(&self, message: String, name: Option<&str>) -> SceneError {
         SceneError::Invalid {
             path: self.origin.into(),
-            at: name.and_then(|n| locate(self.text, n)),
+            at: name.and_then(|n| facetwin_ronfile::find_quoted(self.text, n)),
             message,
         }
     }

@@ -2,6 +2,7 @@
 
 use crate::error::SceneError;
 use crate::result::{SceneResult, Status};
+use facetwin_ronfile::json_str;
 use std::fmt::Write as _;
 
 fn xml(s: &str) -> String {
@@ -17,26 +18,6 @@ fn xml(s: &str) -> String {
             c => out.push(c),
         }
     }
-    out
-}
-
-fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
     out
 }
 
