@@ -708,23 +708,32 @@ fn guided_calibration_runs_from_the_mirror_and_restores_the_pose() {
         "{:?}",
         state(&app).calibration.status
     );
+    // Frames as slow as a CPU renderer's (4 per second): the calibration runs on the link's
+    // command clock, so it neither slows down nor changes its result with the frame rate.
     let mut saw_progress = false;
-    let done = run_until(&mut app, Duration::from_secs(60), |a| {
-        let c = &state(a).calibration;
+    let start = Instant::now();
+    let mut done = false;
+    while start.elapsed() < Duration::from_secs(60) {
+        app.update();
+        let c = &state(&app).calibration;
         saw_progress |= c.progress > 0.2 && c.progress < 1.0;
-        c.calibrator.is_none()
-    });
+        if c.calibrator.is_none() {
+            done = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
     assert!(done, "calibration finishes");
     assert!(saw_progress, "progress is reported while it runs");
     let (ch, result) = state(&app).calibration.last.clone().expect("a result");
     assert_eq!(ch, ZYG_L);
     let c = result.expect("calibration succeeds on the simulated head");
     assert_eq!(c.direction, 1);
-    // The ends found at the lowered current limit, stepped at the frame rate of a loaded test
-    // machine: the upper one is where the skin load stalls the motor (≈ 0.7 .. 1.0); the crate's
-    // lockstep tests check the precise values.
+    // The ends found at the lowered current limit, on the link's clock in real time: the
+    // same as with fast frames (max 1.0, min ≈ -0.10 on the default head); the crate's lockstep
+    // tests check the precise values.
     assert!(
-        c.max_norm > 0.6 && c.min_norm < 0.05 && c.min_norm > -0.2,
+        c.max_norm > 0.9 && c.min_norm < -0.05 && c.min_norm > -0.15,
         "{c:?}"
     );
     assert!(state(&app).calibration.calibrated.contains(&ZYG_L));

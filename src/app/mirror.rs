@@ -8,10 +8,12 @@
 //! * the [`PacketMonitor`] (every frame both ways, filterable, exportable);
 //! * the MCAP [`Recorder`] while recording (plus the link's events and the shadow's alarms);
 //! * the [`Shadow`] while shadow mode is on (alarms, divergence table);
-//! * the [`Calibrator`] while a calibration runs (its replies; its commands go back to the
-//!   link).
 //!
-//! The window draws plain view-models ([`plots_view`], [`filtered_rows`], [`shadow_rows`],
+//! A calibration runs on the link's own thread and command clock (a [`SharedCalibrator`] handed
+//! over as a `Procedure`: it sees the head's replies and sends its jogs there, at the same
+//! speed whatever the frame rate); [`ingest`] only follows its progress and takes its result.
+//!
+//! The mirror draws plain view-models ([`plots_view`], [`filtered_rows`], [`shadow_rows`],
 //! [`alarm_banner`], [`header_view`]) in `*_ui` functions; whatever the user asks for becomes a
 //! [`MirrorRequest`] message, handled in [`handle_requests`] (so headless tests drive the same
 //! path). A replay shown on the face goes through [`ReplayPose`], which the link's display pose
@@ -30,7 +32,7 @@ use facetwin_head::HeadConfig;
 use facetwin_link::{LinkEvent, LinkState};
 use facetwin_mirror::{
     AlarmKind, Calibration, CalibrationError, CalibrationOptions, Calibrator, ChannelCalibration,
-    Direction, Recorder, RecorderStats, Replay, Shadow, ShadowEvent, TappedFrame,
+    Direction, Recorder, RecorderStats, Replay, Shadow, ShadowEvent, SharedCalibrator, TappedFrame,
 };
 use facetwin_protocol::{
     ErrorCode, FaultKind, MAX_RAW_FRAME, Message, MsgType, PROTOCOL_VERSION, Targets, Telemetry,
@@ -794,7 +796,8 @@ pub struct ShadowState {
 /// A guided calibration and the calibration being built / applied.
 #[derive(Debug, Default)]
 pub struct CalibrationState {
-    pub calibrator: Option<Calibrator>,
+    /// The running calibration (stepped on the link's thread; read here).
+    pub calibrator: Option<SharedCalibrator>,
     pub started: Option<Duration>,
     /// Monotonic progress of the running calibration, 0..=1.
     pub progress: f32,
@@ -853,9 +856,6 @@ impl MirrorState {
             shadow.on_tapped(frame);
         }
         if frame.direction == Direction::FromHead {
-            if let Some(cal) = self.calibration.calibrator.as_mut() {
-                cal.on_message(&frame.message);
-            }
             if let Message::HelloReply(info) = &frame.message
                 && info.protocol_version != PROTOCOL_VERSION
             {
@@ -1165,17 +1165,20 @@ pub fn handle_requests(
                         }
                     }
                 }
-                state.calibration.calibrator =
-                    Some(Calibrator::new(*channel, CalibrationOptions::default()));
+                let calibrator =
+                    SharedCalibrator::new(Calibrator::new(*channel, CalibrationOptions::default()));
                 // The calibrator jogs with raw targets: no mapping from this tick on.
+                state.calibration.calibrator = Some(calibrator.clone());
                 state.calibration.sync_link(&mut link);
+                // It runs on the link's command clock, whatever the frame rate.
+                link.link.run_procedure(Some(calibrator.procedure()));
                 state.calibration.started = Some(now);
                 state.calibration.progress = 0.0;
                 state.calibration.status = None;
             }
             MirrorRequest::AbortCalibration => {
-                if let Some(c) = state.calibration.calibrator.as_mut() {
-                    c.abort();
+                if let Some(c) = &state.calibration.calibrator {
+                    c.lock().abort();
                 }
             }
             MirrorRequest::SaveCalibration(path) => {
@@ -1230,8 +1233,8 @@ fn alarm_text(kind: AlarmKind) -> &'static str {
     }
 }
 
-/// Drains the tap and feeds history, monitor, recorder, shadow and calibrator; steps the
-/// calibrator and sends what it asks for.
+/// Drains the tap and feeds history, monitor, recorder and shadow; follows the calibration
+/// the link's thread runs (progress, result).
 pub fn ingest(mut state: ResMut<MirrorState>, tap: Res<LinkTap>, mut link: ResMut<Link>) {
     let frames = tap.0.drain();
     let now = tap.0.now();
@@ -1313,9 +1316,8 @@ pub fn ingest(mut state: ResMut<MirrorState>, tap: Res<LinkTap>, mut link: ResMu
     }
     // Calibration.
     let mut finished = None;
-    if let Some(cal) = state.calibration.calibrator.as_mut() {
-        let messages = cal.step(now, &link.view);
-        facetwin_mirror::dispatch(&mut link.link, messages);
+    if let Some(shared) = &state.calibration.calibrator {
+        let cal = shared.lock();
         let p = match cal.status() {
             "starting" => 0.0,
             "reading the channel's configuration" => 0.05,
@@ -1330,6 +1332,14 @@ pub fn ingest(mut state: ResMut<MirrorState>, tap: Res<LinkTap>, mut link: ResMu
         state.calibration.progress = state.calibration.progress.max(p);
         if cal.is_done() {
             finished = Some((cal.channel(), cal.result()));
+        } else if !link.view.procedure
+            && state
+                .calibration
+                .started
+                .is_some_and(|s| now.saturating_sub(s) > Duration::from_secs(1))
+        {
+            // The session that ran it is gone (a source switch): nothing steps it any more.
+            finished = Some((cal.channel(), Some(Err(CalibrationError::LinkLost))));
         }
     }
     if let Some((channel, result)) = finished {
@@ -2679,6 +2689,7 @@ fn calibrate_tab_ui(
         }
     });
     if let Some(c) = &cal.calibrator {
+        let c = c.lock();
         let elapsed = cal
             .started
             .map_or(0.0, |s| state.now.saturating_sub(s).as_secs_f64());

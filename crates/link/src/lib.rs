@@ -15,7 +15,7 @@ mod transport;
 pub use lockstep::{LockstepTransport, SharedHead};
 pub use session::{
     ChannelMeta, Connector, HeadView, HostConfig, HostCore, HostLink, LinkEvent, LinkState,
-    LinkStats, Player, PoseMap, msg_type_name,
+    LinkStats, Player, PoseMap, Procedure, msg_type_name,
 };
 pub use transport::{
     LinkError, SerialTransport, Transport, VirtualTransport, describe_port, list_ports,

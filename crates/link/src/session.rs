@@ -23,6 +23,19 @@ pub trait Player: Send {
     fn sample(&mut self, t: Duration, out: &mut Vec<f32>) -> bool;
 }
 
+/// A procedure that drives the head from what it reports (a guided calibration), run on the
+/// session thread's command clock like a [`Player`], never on a render frame: it sees every
+/// message from the head, and at every command tick returns what to send. A `SetTargets`
+/// becomes the desired pose (streamed with the host-side limits), anything else is queued.
+pub trait Procedure: Send {
+    /// A message from the head, as it arrives.
+    fn on_message(&mut self, msg: &Message);
+    /// One step at session time `now`: the messages to send.
+    fn step(&mut self, now: Duration, view: &HeadView) -> Vec<Message>;
+    /// Finished: the session drops it after this step.
+    fn is_done(&self) -> bool;
+}
+
 /// A host-side map applied to every pose on its way out (the designer's, a player's), before
 /// the host limits: a calibration, for instance. Runs on the session thread at every command
 /// tick, so nothing reaches the head unmapped.
@@ -190,6 +203,8 @@ pub struct HeadView {
     pub handing_over: bool,
     /// Time into the current playback, on the command clock (`None`: not playing).
     pub playhead: Option<Duration>,
+    /// A [`Procedure`] is running on the session thread.
+    pub procedure: bool,
     pub stats: LinkStats,
     pub events: VecDeque<LinkEvent>,
 }
@@ -208,6 +223,7 @@ impl Default for HeadView {
             sent_norm: Vec::new(),
             handing_over: false,
             playhead: None,
+            procedure: false,
             stats: LinkStats::default(),
             events: VecDeque::new(),
         }
@@ -252,6 +268,7 @@ pub struct HostCore {
     /// Which channels' `ChannelInfo` has arrived since the handshake.
     info_received: Vec<bool>,
     player: Option<(Box<dyn Player>, Duration)>,
+    procedure: Option<Box<dyn Procedure>>,
     pose_map: Option<Arc<dyn PoseMap>>,
     /// This session already reported the head's latched safe stop (status `SAFE_STOP_LATCHED`).
     safe_stop_reported: bool,
@@ -295,6 +312,7 @@ impl HostCore {
             last_hello: Duration::ZERO,
             info_received: Vec::new(),
             player: None,
+            procedure: None,
             pose_map: None,
             safe_stop_reported: false,
             mapped: Vec::new(),
@@ -341,6 +359,32 @@ impl HostCore {
     pub fn stop_playback(&mut self) {
         self.player = None;
         self.view.playhead = None;
+    }
+
+    /// Runs `procedure` from the next command tick (replacing any other); `None` stops it.
+    pub fn run_procedure(&mut self, procedure: Option<Box<dyn Procedure>>) {
+        self.view.procedure = procedure.is_some();
+        self.procedure = procedure;
+    }
+
+    fn step_procedure(&mut self, now: Duration) {
+        let Some(mut p) = self.procedure.take() else {
+            return;
+        };
+        for m in p.step(now, &self.view) {
+            match m {
+                Message::SetTargets(t) => {
+                    let pose: Vec<f32> = (0..t.positions().len()).map(|i| t.norm(i)).collect();
+                    self.set_desired(&pose);
+                }
+                other => self.queue(other),
+            }
+        }
+        if p.is_done() {
+            self.view.procedure = false;
+        } else {
+            self.procedure = Some(p);
+        }
     }
 
     /// Queues any other command (configuration, clear faults, fault injection).
@@ -531,6 +575,9 @@ impl HostCore {
 
     fn handle(&mut self, frame: Frame, now: Duration) {
         self.view.stats.frames_in += 1;
+        if let Some(p) = self.procedure.as_mut() {
+            p.on_message(&frame.message);
+        }
         match frame.message {
             Message::HelloReply(info) => {
                 if self.view.state != LinkState::Handshaking || info.nonce != self.nonce {
@@ -692,6 +739,7 @@ impl HostCore {
     /// One tick of the command stream: targets (ramped while handing over), torque, queued
     /// commands and pings. Call at `command_rate_hz`.
     pub fn command_tick(&mut self, now: Duration) {
+        self.step_procedure(now);
         if let Some((player, started)) = self.player.as_mut() {
             let t = now.saturating_sub(*started);
             let mut pose = std::mem::take(&mut self.desired);
@@ -851,7 +899,14 @@ struct Inbox {
     queue: Vec<Message>,
     play: Option<Box<dyn Player>>,
     stop_playback: bool,
+    procedure: Option<Option<Box<dyn Procedure>>>,
     pose_map: Option<Option<Arc<dyn PoseMap>>>,
+}
+
+impl std::fmt::Debug for dyn Procedure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Procedure")
+    }
 }
 
 impl std::fmt::Debug for dyn Player {
@@ -900,6 +955,11 @@ impl HostLink {
 
     pub fn set_desired(&self, positions_norm: &[f32]) {
         lock(&self.shared).inbox.desired = Some(positions_norm.to_vec());
+    }
+
+    /// Runs `procedure` on the session thread (see [`Procedure`]); `None` stops the running one.
+    pub fn run_procedure(&self, procedure: Option<Box<dyn Procedure>>) {
+        lock(&self.shared).inbox.procedure = Some(procedure);
     }
 
     /// Maps every outgoing pose through `map` (see [`PoseMap`]); `None` sends poses as they are.
@@ -999,6 +1059,9 @@ fn run(mut core: HostCore, shared: &Mutex<Shared>, stop: &AtomicBool) {
             }
             if let Some(map) = inbox.pose_map {
                 core.set_pose_map(map);
+            }
+            if let Some(p) = inbox.procedure {
+                core.run_procedure(p);
             }
         }
         let now = start.elapsed();

@@ -458,3 +458,62 @@ fn a_head_that_went_safe_while_the_cable_was_out_says_so_on_reconnect() {
     let status = core.view().telemetry.map_or(0, |t| t.status);
     assert_eq!(status & facetwin_protocol::status::SAFE_STOP_LATCHED, 0);
 }
+
+/// Moves channel 12 to 0.5, pings, and finishes once the pong came back.
+struct PingAfterMove {
+    pong: Arc<Mutex<Option<u32>>>,
+    steps: u32,
+}
+
+impl Procedure for PingAfterMove {
+    fn on_message(&mut self, msg: &Message) {
+        // The session pings too: only this procedure's token counts.
+        if let Message::Pong {
+            token: 0xC0FFEE, ..
+        } = msg
+        {
+            *self.pong.lock().expect("lock") = Some(0xC0FFEE);
+        }
+    }
+
+    fn step(&mut self, _now: Duration, view: &HeadView) -> Vec<Message> {
+        self.steps += 1;
+        let mut pose = vec![0.0; view.channels.len().max(25)];
+        pose[12] = 0.5;
+        let mut out = vec![Message::SetTargets(facetwin_protocol::Targets::from_norm(
+            &pose, 0,
+        ))];
+        if self.steps == 20 {
+            out.push(Message::Ping { token: 0xC0FFEE });
+        }
+        out
+    }
+
+    fn is_done(&self) -> bool {
+        self.pong.lock().expect("lock").is_some()
+    }
+}
+
+#[test]
+fn a_procedure_runs_on_the_command_clock_and_ends_when_done() {
+    let (shared, mut core) = lockstep(
+        VirtualHead::new(HeadConfig::default_head()),
+        HostConfig::default(),
+    );
+    let mut t = Duration::ZERO;
+    run(&shared, &mut core, &mut t, 300);
+    let pong = Arc::new(Mutex::new(None));
+    core.run_procedure(Some(Box::new(PingAfterMove {
+        pong: Arc::clone(&pong),
+        steps: 0,
+    })));
+    assert!(core.view().procedure);
+    run(&shared, &mut core, &mut t, 600);
+    // Its SetTargets became the desired pose (sent with the host's limits); its ping went out
+    // and the head's pong came back to it; then the session dropped it.
+    assert_eq!(*pong.lock().expect("lock"), Some(0xC0FFEE));
+    assert!(!core.view().procedure);
+    assert!((core.view().sent_norm[12] - 0.5).abs() < 1e-3);
+    let measured = core.view().positions_norm().expect("telemetry")[12];
+    assert!(measured > 0.3, "the head moved: {measured}");
+}

@@ -1,11 +1,12 @@
 //! Guided calibration of one channel against the connected head (real or virtual).
 //!
-//! [`Calibrator`] is a state machine on the caller's clock: call [`Calibrator::step`] at the
-//! command rate with the session's [`HeadView`], send the messages it returns
-//! ([`dispatch`] does that for a `HostCore` / `HostLink`: `SetTargets` become the desired
-//! pose, everything else is queued), and feed the head's replies to
-//! [`Calibrator::on_message`] (from a [`crate::tap::Tap`]; needed for the channel's
-//! configuration and to verify the restore, unless [`CalibrationOptions::original`] is given).
+//! [`Calibrator`] is a state machine on the caller's clock: [`Calibrator::step`] at the
+//! command rate with the session's [`HeadView`] returns the messages to send, and
+//! [`Calibrator::on_message`] takes the head's replies (needed for the channel's configuration
+//! and to verify the restore, unless [`CalibrationOptions::original`] is given). Run it as the
+//! session's `Procedure` through a [`SharedCalibrator`]: the session steps it at every command
+//! tick, feeds it every reply, streams its `SetTargets` as the desired pose (with the host-side
+//! limits) and queues the rest, and the UI reads its progress and result meanwhile.
 //!
 //! Procedure:
 //!
@@ -27,12 +28,13 @@
 //! The result is a [`ChannelCalibration`]; a [`Calibration`] (all channels) is saved and
 //! loaded as RON, and [`apply`] maps a desired pose through it on the host.
 
-use facetwin_link::{HeadView, HostCore, HostLink, LinkState};
+use facetwin_link::{HeadView, LinkState, Procedure};
 use facetwin_protocol::{
     ChannelConfig, ErrorCode, Message, MsgType, Targets, status as proto_status,
 };
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// One channel's calibration, in the head's normalised command frame.
@@ -223,41 +225,38 @@ impl facetwin_link::PoseMap for Calibration {
     }
 }
 
-/// Where the calibrator's messages go.
-pub trait CommandSink {
-    fn set_desired(&mut self, positions_norm: &[f32]);
-    fn queue(&mut self, msg: Message);
-}
+/// A [`Calibrator`] shared between the session thread, which runs it as a [`Procedure`] on its
+/// command clock (so the search runs at the same speed whatever the render frame rate), and
+/// the UI, which reads its status and result.
+#[derive(Debug, Clone)]
+pub struct SharedCalibrator(Arc<Mutex<Calibrator>>);
 
-impl CommandSink for HostCore {
-    fn set_desired(&mut self, positions_norm: &[f32]) {
-        HostCore::set_desired(self, positions_norm);
+impl SharedCalibrator {
+    pub fn new(calibrator: Calibrator) -> Self {
+        Self(Arc::new(Mutex::new(calibrator)))
     }
-    fn queue(&mut self, msg: Message) {
-        HostCore::queue(self, msg);
-    }
-}
 
-impl CommandSink for HostLink {
-    fn set_desired(&mut self, positions_norm: &[f32]) {
-        HostLink::set_desired(self, positions_norm);
+    pub fn lock(&self) -> MutexGuard<'_, Calibrator> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
-    fn queue(&mut self, msg: Message) {
-        HostLink::queue(self, msg);
+
+    /// The procedure to hand to the session ([`facetwin_link::HostLink::run_procedure`]).
+    pub fn procedure(&self) -> Box<dyn Procedure> {
+        Box::new(self.clone())
     }
 }
 
-/// Sends calibrator output through a host session: `SetTargets` become the desired pose (the
-/// session streams it, with its own host-side clamp), everything else is queued in order.
-pub fn dispatch(sink: &mut impl CommandSink, messages: Vec<Message>) {
-    for m in messages {
-        match m {
-            Message::SetTargets(t) => {
-                let pose: Vec<f32> = (0..t.positions().len()).map(|i| t.norm(i)).collect();
-                sink.set_desired(&pose);
-            }
-            other => sink.queue(other),
-        }
+impl Procedure for SharedCalibrator {
+    fn on_message(&mut self, msg: &Message) {
+        self.lock().on_message(msg);
+    }
+
+    fn step(&mut self, now: Duration, view: &HeadView) -> Vec<Message> {
+        self.lock().step(now, view)
+    }
+
+    fn is_done(&self) -> bool {
+        self.lock().is_done()
     }
 }
 

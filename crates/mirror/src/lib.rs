@@ -27,7 +27,7 @@ pub mod tap;
 
 pub use calibrate::{
     Calibration, CalibrationError, CalibrationFileError, CalibrationOptions, Calibrator,
-    ChannelCalibration, CommandSink, apply, dispatch,
+    ChannelCalibration, SharedCalibrator, apply,
 };
 pub use record::{
     ReadError, Record, RecordError, RecordKind, Recorder, RecorderOptions, RecorderStats, Recording,

@@ -5,7 +5,6 @@ mod common;
 use common::Rig;
 use facetwin_head::{HeadConfig, VirtualHead};
 use facetwin_mirror::calibrate::*;
-use facetwin_mirror::tap::Direction;
 use facetwin_protocol::{FaultKind, Message, norm_to_q15};
 use std::time::Duration;
 
@@ -30,18 +29,14 @@ fn calibrate(mut rig: Rig, channel: usize, opts: CalibrationOptions, setup: &[Me
     }
     rig.run_ms(1500);
     assert!(rig.core.view().state.is_connected());
-    let mut cal = Calibrator::new(channel, opts);
+    // The production path: the session runs the calibrator on its command clock.
+    let cal = SharedCalibrator::new(Calibrator::new(channel, opts));
+    rig.core.run_procedure(Some(cal.procedure()));
     let start = rig.t;
     let mut min_limit_a = f32::MAX;
     let mut held_dev = 0.0f32;
-    while !cal.is_done() && rig.t - start < Duration::from_secs(60) {
-        let frames = rig.step_ms(|core, t| {
-            let msgs = cal.step(t, core.view());
-            dispatch(core, msgs);
-        });
-        for f in frames.iter().filter(|f| f.direction == Direction::FromHead) {
-            cal.on_message(&f.message);
-        }
+    while !cal.lock().is_done() && rig.t - start < Duration::from_secs(60) {
+        rig.run_ms(1);
         let p = rig.shared.lock();
         min_limit_a = min_limit_a.min(
             p.head
@@ -54,7 +49,11 @@ fn calibrate(mut rig: Rig, channel: usize, opts: CalibrationOptions, setup: &[Me
         held_dev = held_dev.max((s3.position_norm - 0.4).abs());
     }
     let elapsed = rig.t - start;
-    let result = cal.result().expect("calibration finished");
+    let result = cal.lock().result().expect("calibration finished");
+    assert!(
+        !rig.core.view().procedure,
+        "the session dropped it once done"
+    );
     // Let the last commands land.
     rig.run_ms(300);
     Outcome {
@@ -173,18 +172,12 @@ fn a_jammed_channel_fails_cleanly_and_is_restored() {
 fn an_aborted_calibration_restores_the_channel() {
     let mut rig = Rig::new(VirtualHead::new(HeadConfig::default_head()));
     rig.run_ms(1000);
-    let mut cal = Calibrator::new(12, CalibrationOptions::default());
+    let shared = SharedCalibrator::new(Calibrator::new(12, CalibrationOptions::default()));
+    rig.core.run_procedure(Some(shared.procedure()));
     let mut lowered = false;
     for _ in 0..20_000 {
-        let frames = rig.step_ms(|core, t| {
-            let msgs = cal.step(t, core.view());
-            dispatch(core, msgs);
-        });
-        for f in &frames {
-            if f.direction == Direction::FromHead {
-                cal.on_message(&f.message);
-            }
-        }
+        rig.run_ms(1);
+        let mut cal = shared.lock();
         let limit = rig
             .shared
             .lock()
@@ -202,7 +195,7 @@ fn an_aborted_calibration_restores_the_channel() {
         }
     }
     assert!(lowered, "aborted during the search");
-    assert_eq!(cal.result(), Some(Err(CalibrationError::Aborted)));
+    assert_eq!(shared.lock().result(), Some(Err(CalibrationError::Aborted)));
     rig.run_ms(200);
     let p = rig.shared.lock();
     let ch = p.head.channel(12).expect("ch12");
