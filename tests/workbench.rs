@@ -809,3 +809,35 @@ fn the_shipped_fixed_micro_expression_is_feasible_and_120_ms() {
     );
     assert!(!report.is_feasible());
 }
+
+#[test]
+fn fit_values_scales_a_small_micro_expression_to_its_lane() {
+    let (mut wb, _dir) = workbench("fit-values");
+    // The shipped feasible micro-expression: apex 0.1 on an AU lane that spans 0..1.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/clips/duchenne_micro_fixed.clip.ron");
+    wb.open_clip(facetwin_authoring::Clip::load(&path).expect("clip"));
+    let mut h = Harness::new(wb);
+    let lane = h.wb.layout.lanes[1];
+    let travel = |h: &Harness| (h.key_pos(1, 0).y - h.key_pos(1, 40).y).abs();
+    let whole = travel(&h);
+    assert!(
+        whole < 0.15 * (lane.bottom - lane.top),
+        "0.1 of 0..1: {whole}"
+    );
+    h.wb.fit_values = true;
+    h.frame(vec![]);
+    let lane = h.wb.layout.lanes[1];
+    let fitted = travel(&h);
+    assert!(
+        fitted > 0.75 * (lane.bottom - lane.top),
+        "fitted: {fitted} of {}",
+        lane.bottom - lane.top
+    );
+    // Dragging a key by the same pixels now moves it by a finer step.
+    let p = h.key_pos(1, 40);
+    h.drag(p, p + egui::vec2(0.0, 10.0));
+    let t1 = &h.wb.editor.clip.tracks[1];
+    let v = t1.keys[t1.key_at(40).expect("key")].value;
+    assert!(v < 0.1 && v > 0.05, "10 px down on a fitted lane: {v}");
+}

@@ -395,6 +395,8 @@ pub struct Workbench {
     /// The selected key's time and value while its number fields are being dragged (applied
     /// as one undo step when the drag ends).
     pub key_edit: Option<(KeyId, u32, f32)>,
+    /// Each lane's value axis spans its keys (and 0) instead of the whole travel.
+    pub fit_values: bool,
     pub duration_edit: u32,
     /// Where the last frame drew the timeline (for hit tests and tests).
     pub layout: TimelineLayout,
@@ -461,6 +463,7 @@ impl Workbench {
             view: None,
             drag: None,
             key_edit: None,
+            fit_values: false,
             duration_edit: 1000,
             layout: TimelineLayout::default(),
             micro_expression: DEFAULT_EXPRESSION.into(),
@@ -1293,6 +1296,23 @@ impl ValueAxis {
 
 /// The value range a lane shows: 0..1 for AUs, the travel for channels, widened to the keys.
 pub fn track_range(track: &Track, table: &AuTable) -> (f32, f32) {
+    track_range_fit(track, table, false)
+}
+
+/// A lane's value range: the track's whole range (AU 0..1, a channel's travel) widened to its
+/// keys, or with `fit` only its keys and 0, with a little room above and below.
+pub fn track_range_fit(track: &Track, table: &AuTable, fit: bool) -> (f32, f32) {
+    if fit {
+        let (lo, hi) = track
+            .keys
+            .iter()
+            .filter(|k| k.value.is_finite())
+            .fold((0.0f32, 0.0f32), |(lo, hi), k| {
+                (lo.min(k.value), hi.max(k.value))
+            });
+        let span = (hi - lo).max(0.02);
+        return (lo - 0.1 * span, lo + 1.1 * span);
+    }
     let (mut lo, mut hi) = match &track.target {
         TrackTarget::Au(_) => (0.0, 1.0),
         TrackTarget::Channel(n) => table
@@ -1805,6 +1825,12 @@ fn transport_ui(ui: &mut egui::Ui, wb: &mut Workbench, desired: &mut Vec<f32>, f
                 wb.set_interpolation(interp);
             }
         }
+        ui.separator();
+        ui.checkbox(&mut wb.fit_values, "fit values")
+            .on_hover_text(
+                "scale each lane to its keys instead of the whole travel (a 0.1 micro-expression \
+                 fills the lane)",
+            );
     });
 }
 
@@ -1987,6 +2013,7 @@ fn status_ui(ui: &mut egui::Ui, wb: &mut Workbench) {
 const NAME_W: f32 = 200.0;
 const RULER_H: f32 = 20.0;
 const LANE_H: f32 = 40.0;
+const LANE_H_MAX: f32 = 120.0;
 const LANE_PAD: f32 = 6.0;
 
 fn key_color(selected: bool, flagged: bool) -> (egui::Color32, egui::Stroke) {
@@ -2208,7 +2235,10 @@ fn tracks_ui(ui: &mut egui::Ui, wb: &mut Workbench, desired: &mut Vec<f32>, fx: 
         .id_salt("wb-lanes")
         .auto_shrink([false, false])
         .show(ui, |ui| {
-            let height = (n_tracks.max(1) as f32) * LANE_H;
+            // Lanes share the height the dock gives them (taller lanes, finer values), down to
+            // LANE_H each, then the area scrolls.
+            let lane_h = (ui.available_height() / n_tracks.max(1) as f32).clamp(LANE_H, LANE_H_MAX);
+            let height = (n_tracks.max(1) as f32) * lane_h;
             let (area, painter) = ui.allocate_painter(egui::vec2(width, height), egui::Sense::hover());
             if n_tracks == 0 {
                 painter.text(
@@ -2223,8 +2253,8 @@ fn tracks_ui(ui: &mut egui::Ui, wb: &mut Workbench, desired: &mut Vec<f32>, fx: 
             let modifiers = ui.input(|i| i.modifiers);
             for (ti, track) in original.tracks.iter().enumerate() {
                 let lane = egui::Rect::from_min_size(
-                    egui::pos2(area.rect.left(), area.rect.top() + ti as f32 * LANE_H),
-                    egui::vec2(width, LANE_H),
+                    egui::pos2(area.rect.left(), area.rect.top() + ti as f32 * lane_h),
+                    egui::vec2(width, lane_h),
                 );
                 let keys_rect = egui::Rect::from_x_y_ranges(axis.x0 - 6.0..=axis.x1 + 6.0, lane.y_range());
                 let name_rect = egui::Rect::from_x_y_ranges(lane.left()..=axis.x0 - 8.0, lane.y_range());
@@ -2239,8 +2269,8 @@ fn tracks_ui(ui: &mut egui::Ui, wb: &mut Workbench, desired: &mut Vec<f32>, fx: 
                 painter.rect_filled(lane, 0.0, bg);
                 let shown_track = shown.tracks.get(ti).unwrap_or(track);
                 let (lo, hi) = {
-                    let (a, b) = track_range(track, &wb.table);
-                    let (c, d) = track_range(shown_track, &wb.table);
+                    let (a, b) = track_range_fit(track, &wb.table, wb.fit_values);
+                    let (c, d) = track_range_fit(shown_track, &wb.table, wb.fit_values);
                     (a.min(c), b.max(d))
                 };
                 let va = ValueAxis {
