@@ -9,10 +9,10 @@ const SIZE: u32 = 360;
 
 /// Makes sure there is an X display: the one given, or an Xvfb started for the tests.
 fn display() -> String {
-    if let Ok(d) = std::env::var("DISPLAY") {
-        if !d.is_empty() {
-            return d;
-        }
+    if let Ok(d) = std::env::var("DISPLAY")
+        && !d.is_empty()
+    {
+        return d;
     }
     static XVFB: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     XVFB.get_or_init(|| {

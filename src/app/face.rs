@@ -94,10 +94,16 @@ pub fn to_bevy_mesh(m: &FaceMesh) -> Mesh {
     mesh
 }
 
+/// The mesh and material stores, present only when rendering is.
+type Visuals<'w> = (
+    ResMut<'w, Assets<Mesh>>,
+    ResMut<'w, Assets<StandardMaterial>>,
+);
+
 /// Creates the rig resource and, when rendering is present, the face mesh and muscle overlay.
 fn spawn_face(
     commands: &mut Commands,
-    visuals: Option<(ResMut<Assets<Mesh>>, ResMut<Assets<StandardMaterial>>)>,
+    visuals: Option<Visuals<'_>>,
     assets: FaceAssets,
     head: Option<Entity>,
 ) {

@@ -498,7 +498,7 @@ impl PacketMonitor {
             msg_type,
             summary,
             severity,
-            message: frame.message.clone(),
+            message: frame.message,
             haystack,
         };
         let into = if self.paused {
@@ -855,15 +855,14 @@ impl MirrorState {
         if let Some(shadow) = self.shadow.shadow.as_mut() {
             shadow.on_tapped(frame);
         }
-        if frame.direction == Direction::FromHead {
-            if let Message::HelloReply(info) = &frame.message
-                && info.protocol_version != PROTOCOL_VERSION
-            {
-                self.safety.refusal = Some(format!(
-                    "head speaks protocol v{}, this host v{PROTOCOL_VERSION}: no commands are sent",
-                    info.protocol_version
-                ));
-            }
+        if frame.direction == Direction::FromHead
+            && let Message::HelloReply(info) = &frame.message
+            && info.protocol_version != PROTOCOL_VERSION
+        {
+            self.safety.refusal = Some(format!(
+                "head speaks protocol v{}, this host v{PROTOCOL_VERSION}: no commands are sent",
+                info.protocol_version
+            ));
         }
     }
 

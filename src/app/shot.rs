@@ -150,7 +150,7 @@ fn auto_shot(mut commands: Commands, mut s: ResMut<AutoShot>, mut exit: MessageW
             return;
         }
     }
-    if !s.pending && s.n % 5 == 0 {
+    if !s.pending && s.n.is_multiple_of(5) {
         let slot = Arc::clone(&s.captured);
         commands
             .spawn(Screenshot::primary_window())

@@ -195,7 +195,7 @@ pub fn panels(
     let mut area = ctx.viewport_rect();
     area.min.x = (area.min.x + reserved.left.max(0.0)).min(area.max.x);
     area.max.y = (area.max.y - reserved.bottom.max(0.0)).max(area.min.y);
-    let mut root = root_ui(&ctx, "facetwin-root", area);
+    let mut root = root_ui(ctx, "facetwin-root", area);
     egui::Panel::left("motors")
         .default_size(360.0)
         .show(&mut root, |ui| {
