@@ -955,22 +955,15 @@ pub fn command_blocker(link: &Link) -> Option<String> {
 }
 
 impl CalibrationState {
-    /// The calibration the link should map poses through: the one being built or loaded, while
-    /// "Apply" is on and no calibration run is jogging the head with raw targets.
-    fn wanted_in_link(&self) -> Option<Calibration> {
-        (self.apply && self.calibrator.is_none() && !self.calibration.channels.is_empty())
-            .then(|| self.calibration.clone())
-    }
-
-    /// The calibration the link maps poses through now.
-    pub fn in_link(&self) -> Option<&Calibration> {
-        self.in_link.as_ref()
-    }
-
-    /// Hands the link the pose map it should use, if that changed.
+    /// Hands the link the pose map it should use, if that changed: the calibration being built
+    /// or loaded, while "Apply" is on and no calibration run is jogging the head with raw
+    /// targets. Called every frame; clones only on a change.
     fn sync_link(&mut self, link: &mut Link) {
-        let want = self.wanted_in_link();
-        if want != self.in_link {
+        let wanted =
+            (self.apply && self.calibrator.is_none() && !self.calibration.channels.is_empty())
+                .then_some(&self.calibration);
+        if wanted != self.in_link.as_ref() {
+            let want = wanted.cloned();
             link.set_pose_map(
                 want.clone()
                     .map(|c| Arc::new(c) as Arc<dyn facetwin_link::PoseMap>),
