@@ -1294,14 +1294,9 @@ impl ValueAxis {
     }
 }
 
-/// The value range a lane shows: 0..1 for AUs, the travel for channels, widened to the keys.
-pub fn track_range(track: &Track, table: &AuTable) -> (f32, f32) {
-    track_range_fit(track, table, false)
-}
-
 /// A lane's value range: the track's whole range (AU 0..1, a channel's travel) widened to its
 /// keys, or with `fit` only its keys and 0, with a little room above and below.
-pub fn track_range_fit(track: &Track, table: &AuTable, fit: bool) -> (f32, f32) {
+pub fn track_range(track: &Track, table: &AuTable, fit: bool) -> (f32, f32) {
     if fit {
         let (lo, hi) = track
             .keys
@@ -2269,8 +2264,8 @@ fn tracks_ui(ui: &mut egui::Ui, wb: &mut Workbench, desired: &mut Vec<f32>, fx: 
                 painter.rect_filled(lane, 0.0, bg);
                 let shown_track = shown.tracks.get(ti).unwrap_or(track);
                 let (lo, hi) = {
-                    let (a, b) = track_range_fit(track, &wb.table, wb.fit_values);
-                    let (c, d) = track_range_fit(shown_track, &wb.table, wb.fit_values);
+                    let (a, b) = track_range(track, &wb.table, wb.fit_values);
+                    let (c, d) = track_range(shown_track, &wb.table, wb.fit_values);
                     (a.min(c), b.max(d))
                 };
                 let va = ValueAxis {
