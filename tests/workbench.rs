@@ -841,3 +841,33 @@ fn fit_values_scales_a_small_micro_expression_to_its_lane() {
     let v = t1.keys[t1.key_at(40).expect("key")].value;
     assert!(v < 0.1 && v > 0.05, "10 px down on a fitted lane: {v}");
 }
+
+#[test]
+fn the_timeline_says_why_the_head_will_not_move() {
+    use facetwin::app::authoring::head_blocked;
+    use facetwin_protocol::{Telemetry, status};
+    let mut view = facetwin_link::HeadView::default();
+    assert!(head_blocked(&view, false).is_some_and(|w| w.contains("no head")));
+    view.state = LinkState::Connected;
+    let mut t = Telemetry {
+        head_time_us: 0,
+        torque_mask: (1 << 25) - 1,
+        status: status::HOST_CONNECTED,
+        count: 25,
+        channels: [Default::default(); facetwin_protocol::MAX_CHANNELS],
+    };
+    view.telemetry = Some(t);
+    assert_eq!(
+        head_blocked(&view, false),
+        None,
+        "connected, torque on: plays"
+    );
+    t.status |= status::ESTOP;
+    t.torque_mask = 0;
+    view.telemetry = Some(t);
+    assert!(head_blocked(&view, false).is_some_and(|w| w.contains("emergency stop")));
+    t.status = status::HOST_CONNECTED;
+    view.telemetry = Some(t);
+    assert!(head_blocked(&view, false).is_some_and(|w| w.contains("torque is off")));
+    assert!(head_blocked(&view, true).is_some_and(|w| w.contains("mirror mode")));
+}

@@ -413,6 +413,9 @@ pub struct Workbench {
     // --- feasibility
     cache: FeasibilityCache,
     pub stream_hz: f32,
+    /// Why the head will not move now (e-stop latched, no head), shown over the timeline so a
+    /// playhead running on a head that refuses targets is not mistaken for a silent clip.
+    pub head_blocked: Option<String>,
     pub report: FeasibilityReport,
     pub marks: HashMap<KeyId, Vec<String>>,
     pub track_errors: Vec<Option<f32>>,
@@ -476,6 +479,7 @@ impl Workbench {
             timeline_notice: None,
             cache: FeasibilityCache::new(),
             stream_hz: 100.0,
+            head_blocked: None,
             report: FeasibilityReport::default(),
             marks: HashMap::new(),
             track_errors: Vec::new(),
@@ -1405,6 +1409,10 @@ fn workbench_panels(
     let link = &mut *link;
     let wb = &mut *wb;
     wb.set_stream_hz(link.rate_hz as f32);
+    wb.head_blocked = head_blocked(
+        &link.view,
+        matches!(link.source, super::link::Source::Mirror { .. }),
+    );
     let ended = wb.follow_playback(link.view.playhead);
     let mut fx = Effects::default();
     let mut desired = link.desired.clone();
@@ -1934,8 +1942,32 @@ fn clip_tools_ui(ui: &mut egui::Ui, wb: &mut Workbench, fx: &mut Effects) {
     });
 }
 
+/// Why commands will not move the head now, if they will not.
+pub fn head_blocked(view: &facetwin_link::HeadView, mirroring: bool) -> Option<String> {
+    use facetwin_protocol::status;
+    if mirroring {
+        return Some("mirror mode: the twin follows the head and sends it nothing".into());
+    }
+    if !view.state.is_connected() {
+        return Some("no head connected: the clip plays nowhere (link panel)".into());
+    }
+    let st = view.telemetry.map_or(0, |t| t.status);
+    if st & status::ESTOP != 0 {
+        return Some(
+            "the head's emergency stop is latched: nothing moves until \"Clear faults\" \
+             (link panel) and torque on"
+                .into(),
+        );
+    }
+    (view.telemetry.is_some_and(|t| t.torque_mask == 0))
+        .then(|| "torque is off on every channel: nothing moves (\"Torque on\")".into())
+}
+
 fn status_ui(ui: &mut egui::Ui, wb: &mut Workbench) {
     wb.layout.key_fields = None;
+    if let Some(why) = &wb.head_blocked {
+        ui.colored_label(egui::Color32::from_rgb(255, 110, 100), format!("⚠ {why}"));
+    }
     ui.horizontal_wrapped(|ui| {
         let n = wb.report.issues.len();
         if n == 0 {
